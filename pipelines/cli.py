@@ -1,0 +1,238 @@
+"""``news-ingest`` command line: argument parsing into a RunConfig, and exit codes.
+
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 some batch quarantined.
+Arguments this parser does not know are Beam pipeline options
+(``--runner``, ``--direct_num_workers`` ...); unknown to Beam as well is a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+from typing import Sequence
+
+import pipelines
+from pipelines.config import RunConfig, new_run_id
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+LOG = logging.getLogger("news_ingest")
+
+DESCRIPTION = """\
+Ingest news feeds (RSS/Atom) and plain-text documents with Apache Beam:
+normalise, deduplicate, enrich, validate every batch with Great Expectations
+and write a Parquet dataset.
+
+Output layout (under --output):
+  articles/ingest_date=YYYY-MM-DD/*.parquet     kept articles
+  duplicates/ingest_date=YYYY-MM-DD/*.parquet   one row per dropped duplicate
+  rejects/ingest_date=YYYY-MM-DD/*.parquet      records that could not go on, with stage and reason
+  quarantine/<table>/ingest_date=.../*.parquet  batches that failed validation
+  _validation/<run_id>/*.json                   Great Expectations result of every batch
+  _runs/<run_id>.json                           run manifest: inputs, status, counts, files
+
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 some batch quarantined.
+"""
+
+RUN_EPILOG = """\
+Any other --option is passed to Apache Beam, e.g. --runner DirectRunner,
+--direct_num_workers 2, --direct_running_mode multi_processing.
+"""
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message is shown as one line and the exit code is 2."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line and exit 2, never a traceback
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="news-ingest", description=DESCRIPTION,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"news-ingest {pipelines.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run = commands.add_parser("run", help="run the batch pipeline once", epilog=RUN_EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              description="Run the pipeline once over the seeds and the feed list.")
+    run.add_argument("--seeds", default="seeds", metavar="DIR",
+                     help="seed directory: documents in DIR/documents/, feed list DIR/feeds.yaml "
+                          "(default: ./seeds)")
+    run.add_argument("--feed-list", metavar="FILE",
+                     help="feed list YAML (default: SEEDS/feeds.yaml when it exists)")
+    run.add_argument("--no-feeds", action="store_true", help="read documents only")
+    run.add_argument("--no-documents", action="store_true", help="read feeds only")
+    run.add_argument("--output", default="out", metavar="DIR", help="output root (default: ./out)")
+    run.add_argument("--expectations", metavar="DIR",
+                     help="directory of Great Expectations suites (default: the bundled suites)")
+    run.add_argument("--run-id", metavar="ID", help="run id (default: UTC time plus a random suffix)")
+    run.add_argument("--batch-size", type=_positive, default=10_000, metavar="N",
+                     help="most rows per validated batch and Parquet file (default: 10000)")
+    run.add_argument("--shards", type=_positive, default=2, metavar="N",
+                     help="parallel batches per partition (default: 2)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, summary only")
+    return parser
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def _absolute(path: str) -> str:
+    return path if _is_remote(path) else os.path.abspath(path)
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our arguments, and the rest checked to be Beam pipeline options."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        raise UsageError("a command is required: news-ingest run ...")
+    unknown = unknown_beam_args(rest)
+    if unknown:
+        raise UsageError(f"unknown arguments (neither news-ingest nor Beam options): {' '.join(unknown)}")
+    return args, rest
+
+
+def unknown_beam_args(args: Sequence[str]) -> list[str]:
+    """The arguments that no Beam PipelineOptions class declares."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    seen, pending = set(), [PipelineOptions]
+    while pending:
+        cls = pending.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                pending.append(sub)
+                try:
+                    sub._add_argparse_args(parser)
+                except argparse.ArgumentError:
+                    pass  # two option classes declaring one flag: the flag is known either way
+    _, unknown = parser.parse_known_args(list(args))
+    return unknown
+
+
+def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
+    """RunConfig and feed sources from parsed arguments; UsageError when they cannot work."""
+    from expectations import SUITES_DIR
+    from pipelines.core.feed_list import FeedListError, load_feed_list
+    from pipelines.core.validation import SuiteError, load_suite_json
+
+    started = dt.datetime.now(dt.timezone.utc)
+    seeds = args.seeds
+    documents = None
+    if not args.no_documents:
+        if not os.path.isdir(seeds):
+            raise UsageError(f"seeds directory not found: {seeds}")
+        documents = os.path.join(os.path.abspath(seeds), "documents", "*")
+    feed_list = args.feed_list
+    if feed_list is None and not args.no_feeds and os.path.isfile(os.path.join(seeds, "feeds.yaml")):
+        feed_list = os.path.join(seeds, "feeds.yaml")
+    try:
+        feeds = load_feed_list(feed_list) if feed_list and not args.no_feeds else []
+    except FeedListError as exc:
+        raise UsageError(str(exc)) from None
+    expectations_dir = os.path.abspath(args.expectations) if args.expectations else str(SUITES_DIR)
+    try:
+        for table in ("articles", "duplicates", "rejects"):
+            load_suite_json(expectations_dir, table)
+    except SuiteError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        config = RunConfig(
+            output=_absolute(args.output),
+            documents_pattern=documents,
+            feed_list=os.path.abspath(feed_list) if feed_list else None,
+            expectations_dir=expectations_dir,
+            run_id=args.run_id or new_run_id(started),
+            started_at=started,
+            batch_size=args.batch_size,
+            shards=args.shards,
+            beam_args=tuple(beam_args),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return config, feeds
+
+
+class _DropNoise(logging.Filter):
+    """Beam's warning about optional Google Cloud clients says nothing to a news-ingest user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
+def _setup_logging(quiet: bool) -> None:
+    """Our progress lines at INFO; libraries only from WARNING (GX sets some of its loggers to INFO)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for root_handler in logging.getLogger().handlers:
+        root_handler.setLevel(logging.WARNING)
+        root_handler.addFilter(_DropNoise())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("news-ingest: %(message)s"))
+    LOG.handlers[:] = [handler]
+    LOG.propagate = False
+    LOG.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def summary(manifest: dict) -> str:
+    counts = manifest.get("counts") or {}
+    lines = [f"news-ingest: run {manifest['run_id']} {manifest['status']}"]
+    if counts:
+        lines.append("  read {read} = written {written} + duplicates {duplicates} + rejected {rejected}"
+                     " + quarantined {quarantined}".format(**counts))
+    feeds = manifest.get("feeds") or []
+    if feeds:
+        states = {state: sum(1 for f in feeds if f["status"] == state) for state in ("ok", "bozo", "error")}
+        lines.append(f"  feeds: {states['ok']} ok, {states['bozo']} malformed but read, {states['error']} failed")
+    if manifest.get("error"):
+        lines.append(f"  error: {manifest['error']}")
+    lines.append(f"  output: {manifest['output']}  (manifest: _runs/{manifest['run_id']}.json)")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _setup_logging("-q" in argv or "--quiet" in argv)
+    try:
+        args, beam_args = parse_args(argv)
+        config, feeds = make_config(args, beam_args)
+    except UsageError as exc:
+        print(f"news-ingest: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from pipelines.pipeline import run
+
+    LOG.info("run %s: documents %s, %d feeds -> %s", config.run_id, config.documents_pattern or "(none)",
+             len(feeds), config.output)
+    try:
+        manifest = run(config, feeds)
+    except Exception as exc:  # the manifest records it; the user gets one line, not a traceback
+        LOG.debug("run failed", exc_info=True)
+        print(f"news-ingest: run {config.run_id} failed: {type(exc).__name__}: "
+              f"{' '.join(str(exc).split())[:500]}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(summary(manifest))
+    return {"ok": EXIT_OK, "quarantined": EXIT_QUARANTINED}.get(manifest["status"], EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

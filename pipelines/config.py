@@ -1,0 +1,36 @@
+"""The run configuration: what the CLI parsed, as one immutable object."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass, field
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def new_run_id(started_at: dt.datetime) -> str:
+    """``YYYYMMDDTHHMMSSZ-xxxxxx``: sorts by time, unique across concurrent starts."""
+    return f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    output: str
+    documents_pattern: str | None
+    feed_list: str | None
+    expectations_dir: str
+    run_id: str
+    started_at: dt.datetime
+    batch_size: int = 10_000
+    shards: int = 2
+    beam_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not RUN_ID_RE.match(self.run_id):
+            raise ValueError(f"run id {self.run_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        if self.started_at.utcoffset() != dt.timedelta(0):
+            raise ValueError("started_at must be UTC")
+        if self.batch_size < 1 or self.shards < 1:
+            raise ValueError("batch size and shards must be at least 1")

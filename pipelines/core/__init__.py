@@ -1,0 +1,1 @@
+"""Beam-free functions on one record or one batch. Fast to test, reusable outside Beam."""

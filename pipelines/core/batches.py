@@ -1,0 +1,64 @@
+"""Row batches: the unit that is validated and written as one Parquet file."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import schemas
+from pipelines.core.records import stable_hash
+
+ID_COLUMNS = {"articles": "article_id", "duplicates": "article_id", "rejects": "reject_id"}
+PARQUET_COMPRESSION = "zstd"
+
+
+@dataclass(frozen=True)
+class RowBatch:
+    """Rows of one table and one partition, sorted, with an id derived from their content."""
+
+    table: str  # key of schemas.TABLE_SCHEMAS
+    partition: str  # Hive-style, e.g. "ingest_date=2026-11-27"
+    batch_id: str
+    rows: tuple[dict[str, Any], ...]
+
+    def to_arrow(self) -> pa.Table:
+        """The rows as an Arrow table under the table's schema (raises on a schema violation)."""
+        return pa.Table.from_pylist(list(self.rows), schema=schemas.TABLE_SCHEMAS[self.table])
+
+
+def partition_of(row: dict[str, Any]) -> str:
+    """Hive partition of a row: the UTC date of the run that ingested it."""
+    return f"ingest_date={row['ingested_at'].date().isoformat()}"
+
+
+def shard_of(row: dict[str, Any], table: str, shards: int) -> int:
+    """Stable shard of a row: equal ids always land in the same shard (and batch)."""
+    return int(row[ID_COLUMNS[table]][:8], 16) % shards
+
+
+def _sort_key(table: str):
+    id_column = ID_COLUMNS[table]
+    return lambda row: (row[id_column], repr(sorted(row.items())))
+
+
+def make_batches(table: str, partition: str, rows: Iterable[dict[str, Any]],
+                 batch_size: int) -> list[RowBatch]:
+    """Split rows into batches of at most ``batch_size``, in a deterministic order."""
+    ordered = sorted(rows, key=_sort_key(table))
+    batches = []
+    for start in range(0, len(ordered), batch_size):
+        chunk = tuple(ordered[start:start + batch_size])
+        batch_id = stable_hash(table, partition, *(row[ID_COLUMNS[table]] for row in chunk), length=16)
+        batches.append(RowBatch(table, partition, batch_id, chunk))
+    return batches
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """A complete Parquet file (zstd, schema metadata kept) as bytes."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+    return sink.getvalue()

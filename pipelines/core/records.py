@@ -1,0 +1,112 @@
+"""Record types that flow between stages, the reject (dead-letter) record and id rules.
+
+A raw article is a plain ``dict`` with the keys of :data:`RAW_FIELDS`, produced by
+the readers; Normalize turns it into an article row (a ``dict`` keyed like
+``schemas.ARTICLE_SCHEMA``). Dicts, not classes, so rows go straight into
+``pyarrow.Table.from_pylist`` and pickle cheaply between Beam workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# What a reader hands to Normalize. ``text_is_html`` tells Normalize how to read body/summary.
+RAW_FIELDS = (
+    "source_type", "source", "source_name", "feed_url", "guid", "url", "title",
+    "summary", "body", "text_is_html", "authors", "categories", "published_at",
+)
+
+PAYLOAD_CAP = 1 << 20
+
+# Reason codes. One place, so the README table and the tests can list them.
+EMPTY_DOCUMENT = "EMPTY_DOCUMENT"
+DOCUMENT_READ_ERROR = "DOCUMENT_READ_ERROR"
+DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
+BINARY_CONTENT = "BINARY_CONTENT"
+DECODE_ERROR = "DECODE_ERROR"
+BAD_FRONT_MATTER = "BAD_FRONT_MATTER"
+BAD_PUBLISHED_DATE = "BAD_PUBLISHED_DATE"
+BAD_URL = "BAD_URL"
+MISSING_TITLE = "MISSING_TITLE"
+FEED_NOT_FOUND = "FEED_NOT_FOUND"
+FEED_READ_ERROR = "FEED_READ_ERROR"
+FEED_HTTP_ERROR = "FEED_HTTP_ERROR"
+FEED_TOO_LARGE = "FEED_TOO_LARGE"
+FEED_MALFORMED = "FEED_MALFORMED"
+SCHEMA_VIOLATION = "SCHEMA_VIOLATION"
+FUTURE_PUBLISHED_DATE = "FUTURE_PUBLISHED_DATE"
+STAGE_ERROR = "STAGE_ERROR"
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record that cannot go on: where it stopped, why, and what it was."""
+
+    stage: str
+    reason: str
+    message: str
+    source_type: str
+    source: str
+    guid: str | None = None
+    title: str | None = None
+    payload: bytes | None = None
+
+    def to_row(self, run_id: str, ingested_at: dt.datetime) -> dict[str, Any]:
+        payload = self.payload
+        truncated = payload is not None and len(payload) > PAYLOAD_CAP
+        if truncated:
+            payload = payload[:PAYLOAD_CAP]
+        key = "\x1f".join([self.stage, self.reason, self.source, self.guid or ""])
+        digest = hashlib.sha256(key.encode() + b"\x1f" + (payload or b""))
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "payload"},
+            "reject_id": digest.hexdigest()[:32],
+            "message": one_line(self.message),
+            "payload": payload,
+            "payload_truncated": truncated,
+            "ingested_at": ingested_at,
+            "run_id": run_id,
+        }
+
+
+def stage_error(stage: str, record: dict[str, Any], exc: Exception) -> Reject:
+    """A reject for a record a stage's code failed on: the run goes on, the record is kept whole."""
+    return Reject(stage, STAGE_ERROR, f"{type(exc).__name__}: {exc}",
+                  record.get("source_type") or "unknown",
+                  record.get("source") or record.get("feed_url") or record.get("url") or "",
+                  guid=record.get("guid"), title=str(record.get("title") or "")[:500] or None,
+                  payload=json_payload(record))
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Collapse ``text`` to one line of at most ``limit`` characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def json_payload(record: dict[str, Any]) -> bytes:
+    """A raw record as JSON bytes for a reject's payload (datetimes as ISO strings)."""
+    return json.dumps(record, default=str, ensure_ascii=False, sort_keys=True).encode()
+
+
+def stable_hash(*parts: str | None, length: int = 32) -> str:
+    """Hex sha256 over ``parts`` joined by a unit separator; None counts as empty."""
+    joined = "\x1f".join(part or "" for part in parts)
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:length]
+
+
+def article_id(source_type: str, feed_url: str | None, guid: str | None,
+               url: str | None, content_hash: str) -> str:
+    """The id of one published record, stable across runs.
+
+    Identity is where the record came from and what it was called there: the
+    entry guid within its feed, else its link as published, else its content.
+    Two copies of one story (two feeds, a re-post under a tracking URL) keep
+    distinct ids, so ``duplicates/`` can say which copy was dropped for which.
+    """
+    key = f"guid:{guid}" if guid else f"url:{url}" if url else f"content:{content_hash}"
+    return stable_hash(source_type, feed_url, key)

@@ -1,0 +1,88 @@
+"""Text helpers: HTML to text, whitespace, word counts and the content hash.
+
+HTML is parsed with the standard library's ``html.parser`` (tolerant of broken
+markup, no extra dependency); it keeps block structure as paragraphs, which is
+all the skeleton needs before full-text extraction arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+_BLOCK_TAGS = {
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+    "blockquote", "pre", "section", "article", "header", "footer", "table", "tr",
+    "figure", "figcaption",
+}
+_SKIP_TAGS = {"script", "style", "noscript", "template", "head"}
+_WORD_RE = re.compile(r"\w+(?:[’'\-]\w+)*", re.UNICODE)
+_SPACE_RE = re.compile(r"[^\S\n]+")
+_BLANKS_RE = re.compile(r"\n\s*\n+")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment, one paragraph per block element."""
+    if "<" not in markup:
+        return normalize_text(html.unescape(markup))
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    return normalize_text("".join(parser.parts))
+
+
+def normalize_text(text: str) -> str:
+    """NFC, no control characters, single spaces, paragraphs separated by one blank line.
+
+    Single newlines inside a paragraph become spaces (hard-wrapped text).
+    """
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    paragraphs = (_SPACE_RE.sub(" ", p.replace("\n", " ")).strip() for p in _BLANKS_RE.split(text))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def normalize_line(text: str) -> str:
+    """A single line of text: ``normalize_text`` with paragraphs joined by spaces."""
+    return normalize_text(text).replace("\n\n", " ")
+
+
+def word_count(text: str) -> int:
+    """Number of words: runs of letters/digits, with inner apostrophes and hyphens."""
+    return len(_WORD_RE.findall(text))
+
+
+def content_fingerprint(text: str) -> str:
+    """Text reduced to what survives copy/paste: case-folded words, no punctuation."""
+    return " ".join(_WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+def content_hash(text: str) -> str:
+    """sha256 (hex) of :func:`content_fingerprint`."""
+    return hashlib.sha256(content_fingerprint(text).encode("utf-8")).hexdigest()

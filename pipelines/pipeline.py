@@ -1,0 +1,156 @@
+"""Builds the batch graph from a RunConfig and runs it.
+
+    ReadDocuments ─┐
+                   ├─ Normalize ─ Deduplicate ─ Enrich ─ CheckRows ─ Batch ─ Validate ─ WriteParquet
+    ReadFeeds ─────┘        (every stage's rejects) ─────────────────── Batch ─ Validate ─ WriteParquet
+                                       (duplicates) ─────────────────── Batch ─ Validate ─ WriteParquet
+    read count + file records + feed reports ─ WriteManifest
+
+:func:`build_pipeline` only wires transforms (usable in tests and other
+pipelines); :func:`run` executes it and returns the manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+import pipelines
+import schemas
+from pipelines import storage
+from pipelines.config import RunConfig
+from pipelines.core.feed_list import FeedSource
+from pipelines.core.manifest import STATUS_FAILED
+from pipelines.core.records import one_line
+from pipelines.transforms import (
+    BatchRows, CheckRows, DeduplicateArticles, EnrichArticles, NormalizeArticles, ReadDocuments,
+    ReadFeeds, ValidateBatches, WriteManifest, WriteParquetBatches,
+)
+from pipelines.transforms.manifest import manifest_path
+from pipelines.transforms.tags import QUARANTINED, VALID
+
+LOG = logging.getLogger("news_ingest")
+
+
+def manifest_header(config: RunConfig, feeds: list[FeedSource]) -> dict:
+    return {
+        "run_id": config.run_id,
+        "started_at": config.started_at.isoformat(),
+        "news_ingest_version": pipelines.__version__,
+        "schema_version": schemas.SCHEMA_VERSION,
+        "output": config.output,
+        "inputs": {
+            "documents": config.documents_pattern,
+            "feed_list": config.feed_list,
+            "feeds": [source.location for source in feeds],
+        },
+        "beam_args": list(config.beam_args),
+    }
+
+
+class _ValidateAndWrite(beam.PTransform):
+    """Batch -> GX -> Parquet for one table; valid batches to their folder, failing ones to quarantine."""
+
+    def __init__(self, table: str, destination: str, config: RunConfig) -> None:
+        super().__init__()
+        self.table, self.destination, self.config = table, destination, config
+
+    def expand(self, rows):
+        config = self.config
+        checked = (
+            rows
+            | "Batch" >> BatchRows(self.table, config.batch_size, config.shards)
+            | "Validate" >> ValidateBatches(self.table, config.expectations_dir)
+        )
+        written = checked[VALID] | "Write" >> WriteParquetBatches(config.output, config.run_id, self.destination)
+        quarantined = checked[QUARANTINED] | "Quarantine" >> WriteParquetBatches(
+            config.output, config.run_id, "quarantine")
+        return (written, quarantined) | "Files" >> beam.Flatten()
+
+
+def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource]):
+    """Wire the whole run into ``p``; returns the PCollection holding the manifest."""
+    to_merge, reads, rejects, reports = [], [], [], []
+    if config.documents_pattern:
+        docs = p | "ReadDocuments" >> ReadDocuments(config.documents_pattern)
+        to_merge.append(docs.articles)
+        rejects.append(docs.rejects)
+    if feeds:
+        read = p | "ReadFeeds" >> ReadFeeds(feeds)
+        to_merge.append(read.articles)
+        rejects.append(read.rejects)
+        reports.append(read.reports)
+    reads = to_merge + list(rejects)  # every input record leaves a reader as an article or a reject
+
+    raw = to_merge | "MergeInputs" >> beam.Flatten(pipeline=p)
+    normalized = raw | "Normalize" >> NormalizeArticles(config.run_id, config.started_at)
+    deduplicated = normalized.articles | "Deduplicate" >> DeduplicateArticles()
+    enriched = deduplicated.articles | "Enrich" >> EnrichArticles()
+    checked = enriched.articles | "CheckRows" >> CheckRows()
+    rejects += [normalized.rejects, enriched.rejects, checked.rejects]
+
+    reject_rows = (
+        rejects
+        | "MergeRejects" >> beam.Flatten(pipeline=p)
+        | "RejectRows" >> beam.Map(lambda reject: reject.to_row(config.run_id, config.started_at))
+    )
+    files = (
+        checked.articles | "Articles" >> _ValidateAndWrite("articles", "articles", config),
+        deduplicated.duplicates | "Duplicates" >> _ValidateAndWrite("duplicates", "duplicates", config),
+        reject_rows | "Rejects" >> _ValidateAndWrite("rejects", "rejects", config),
+    )
+    read_count = (
+        reads
+        | "MergeReads" >> beam.Flatten(pipeline=p)
+        | "CountRead" >> beam.combiners.Count.Globally()
+    )
+    items = [
+        read_count | "ReadItem" >> beam.Map(lambda n: ("read", n)),
+        files | "MergeFiles" >> beam.Flatten() | "FileItems" >> beam.Map(lambda f: ("file", f)),
+    ]
+    if reports:
+        items.append(reports[0] | "FeedItems" >> beam.Map(lambda r: ("feed", r)))
+    return (
+        items
+        | "MergeManifestItems" >> beam.Flatten()
+        | "WriteManifest" >> WriteManifest(config.output, manifest_header(config, feeds))
+    )
+
+
+def failed_manifest(config: RunConfig, feeds: list[FeedSource], error: str) -> dict:
+    """The manifest of a run that stopped before writing its own."""
+    return {
+        **manifest_header(config, feeds),
+        "status": STATUS_FAILED,
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "counts": None,
+        "reconciled": False,
+        "error": one_line(error),
+        "files": [],
+        "feeds": [],
+    }
+
+
+def run(config: RunConfig, feeds: list[FeedSource]) -> dict:
+    """Run the batch pipeline; returns the manifest (also written to ``_runs/<run_id>.json``).
+
+    A pipeline that raises still leaves a manifest with status ``failed``
+    before the exception propagates.
+    """
+    options = PipelineOptions(list(config.beam_args))
+    path = manifest_path(config.output, config.run_id)
+    try:
+        with beam.Pipeline(options=options) as p:
+            build_pipeline(p, config, feeds)
+        manifest = storage.read_json(path)
+    except Exception as exc:
+        manifest = failed_manifest(config, feeds, f"{type(exc).__name__}: {exc}")
+        storage.publish_bytes(storage.json_bytes(manifest), path,
+                              storage.join(config.output, storage.STAGING_DIR, config.run_id, "manifest.json"))
+        raise
+    finally:
+        storage.remove_tree(storage.join(config.output, storage.STAGING_DIR, config.run_id))
+    return manifest

@@ -1,0 +1,51 @@
+"""WriteManifest: the run's file records, feed reports and read count -> ``_runs/<run_id>.json``.
+
+In:  a PCollection of ``(kind, value)`` items: ``("read", n)``, ``("file", record)``,
+``("feed", report)``. Out: the manifest dict (one element), after it is written.
+
+    manifest = items | WriteManifest("out", header)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import apache_beam as beam
+
+from pipelines import storage
+from pipelines.core.manifest import build_manifest
+
+
+def manifest_path(output: str, run_id: str) -> str:
+    return storage.join(output, "_runs", f"{run_id}.json")
+
+
+class WriteManifestFn(beam.DoFn):
+    def __init__(self, output: str, header: dict) -> None:
+        self.output, self.header = output, header
+
+    def process(self, items):
+        read = sum(value for kind, value in items if kind == "read")
+        files = [value for kind, value in items if kind == "file"]
+        feeds = [value for kind, value in items if kind == "feed"]
+        finished = dt.datetime.now(dt.timezone.utc).isoformat()
+        manifest = build_manifest(self.header, read, files, feeds, finished)
+        run_id = self.header["run_id"]
+        storage.publish_bytes(storage.json_bytes(manifest), manifest_path(self.output, run_id),
+                              storage.join(self.output, storage.STAGING_DIR, run_id, "manifest.json"))
+        yield manifest
+
+
+class WriteManifest(beam.PTransform):
+    def __init__(self, output: str, header: dict) -> None:
+        super().__init__()
+        if "run_id" not in header:
+            raise ValueError("the manifest header needs a run_id")
+        self.output, self.header = output, header
+
+    def expand(self, items):
+        return (
+            items
+            | "CollectItems" >> beam.combiners.ToList()
+            | "WriteManifestFile" >> beam.ParDo(WriteManifestFn(self.output, self.header))
+        )

@@ -1,0 +1,8 @@
+"""Output tag names shared by the stages."""
+
+ARTICLES = "articles"
+REJECTS = "rejects"
+DUPLICATES = "duplicates"
+REPORTS = "reports"
+VALID = "valid"
+QUARANTINED = "quarantined"

@@ -1,0 +1,108 @@
+"""Validation: row-level schema checks, batching, and Great Expectations per batch.
+
+CheckRows    in: article rows; out: ``articles`` (rows that fit the schema) and
+             ``rejects`` (``Reject`` with reason SCHEMA_VIOLATION).
+BatchRows    in: rows of one table; out: ``RowBatch``es, one per future Parquet file.
+ValidateBatches
+             in: ``RowBatch``es; out: ``valid`` and ``quarantined``, each
+             ``(batch, gx_result_dict)``. The suite is ``<suites_dir>/<table>.json``.
+
+    batches = rows | BatchRows("articles") | ValidateBatches("articles", SUITES_DIR)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import apache_beam as beam
+import pyarrow as pa
+
+import schemas
+from pipelines.core import records as r
+from pipelines.core.batches import make_batches, partition_of, shard_of
+from pipelines.core.normalize import FUTURE_TOLERANCE
+from pipelines.core.validation import BatchValidator
+from pipelines.transforms.tags import ARTICLES, QUARANTINED, REJECTS, VALID
+
+STAGE = "validate"
+DEFAULT_BATCH_SIZE = 10_000
+DEFAULT_SHARDS = 2
+LOG = logging.getLogger("news_ingest")
+
+
+class CheckRowFn(beam.DoFn):
+    def process(self, row: dict):
+        problems = schemas.check_row(row, schemas.ARTICLE_SCHEMA)
+        if problems:
+            yield beam.pvalue.TaggedOutput(REJECTS, r.Reject(
+                STAGE, r.SCHEMA_VIOLATION, "; ".join(problems), row.get("source_type") or "unknown",
+                row.get("feed_url") or row.get("url") or "", guid=row.get("guid"),
+                title=row.get("title") if isinstance(row.get("title"), str) else None,
+                payload=r.json_payload(row)))
+        else:
+            yield row
+
+
+class CheckRows(beam.PTransform):
+    def expand(self, rows):
+        return rows | "CheckRow" >> beam.ParDo(CheckRowFn()).with_outputs(REJECTS, main=ARTICLES)
+
+
+class BatchRows(beam.PTransform):
+    def __init__(self, table: str, batch_size: int = DEFAULT_BATCH_SIZE, shards: int = DEFAULT_SHARDS) -> None:
+        super().__init__()
+        if table not in schemas.TABLE_SCHEMAS:
+            raise ValueError(f"unknown table {table!r}; expected one of {sorted(schemas.TABLE_SCHEMAS)}")
+        if batch_size < 1 or shards < 1:
+            raise ValueError("batch_size and shards must be at least 1")
+        self.table, self.batch_size, self.shards = table, batch_size, shards
+
+    def expand(self, rows):
+        table, batch_size, shards = self.table, self.batch_size, self.shards
+        return (
+            rows
+            | "KeyByPartition" >> beam.Map(lambda row: ((partition_of(row), shard_of(row, table, shards)), row))
+            | "GroupPartition" >> beam.GroupByKey()
+            | "SplitBatches" >> beam.FlatMapTuple(
+                lambda key, group: make_batches(table, key[0], group, batch_size))
+        )
+
+
+class ValidateBatchFn(beam.DoFn):
+    def __init__(self, table: str, suites_dir: str) -> None:
+        self.table = table
+        self.suites_dir = suites_dir
+
+    def setup(self) -> None:
+        self.validator = BatchValidator(self.suites_dir, self.table)
+
+    def process(self, batch):
+        now = dt.datetime.now(dt.timezone.utc)
+        parameters = {"now": now, "max_published_at": now + FUTURE_TOLERANCE}
+        try:
+            outcome = self.validator.validate(batch.to_arrow(), parameters)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            # Rows that do not fit the schema cannot be validated: quarantine them with the reason.
+            result = {"success": False, "error": f"{type(exc).__name__}: {exc}",
+                      "summary": {"rows": len(batch.rows), "failed": ["schema"]}}
+            yield beam.pvalue.TaggedOutput(QUARANTINED, (batch, result))
+            return
+        if outcome.success:
+            yield beam.pvalue.TaggedOutput(VALID, (batch, outcome.result))
+        else:
+            LOG.warning("%s batch %s failed validation: %s", self.table, batch.batch_id,
+                        ", ".join(outcome.failed_expectations))
+            yield beam.pvalue.TaggedOutput(QUARANTINED, (batch, outcome.result))
+
+
+class ValidateBatches(beam.PTransform):
+    def __init__(self, table: str, suites_dir: str) -> None:
+        super().__init__()
+        if table not in schemas.TABLE_SCHEMAS:
+            raise ValueError(f"unknown table {table!r}")
+        self.table, self.suites_dir = table, str(suites_dir)
+
+    def expand(self, batches):
+        return batches | "ValidateBatch" >> beam.ParDo(
+            ValidateBatchFn(self.table, self.suites_dir)).with_outputs(VALID, QUARANTINED)

@@ -1,0 +1,159 @@
+"""Arrow schemas of the three record tables, and the row checks derived from them.
+
+Column order here is the column order in every Parquet file. Only nullable
+columns may ever be added (readers of older files must keep working); bump
+``SCHEMA_VERSION`` when you add one. The version is stored in each file's
+key-value metadata under ``news_ingest.schema_version``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+_TS = pa.timestamp("us", tz="UTC")
+_STRINGS = pa.list_(pa.field("item", pa.string(), nullable=False))
+
+
+def _f(name: str, type_: pa.DataType, nullable: bool, doc: str) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"doc": doc})
+
+
+ARTICLE_SCHEMA = pa.schema(
+    [
+        _f("article_id", pa.string(), False,
+           "Stable id: sha256 of (source_type, feed_url, guid or url or content hash), 32 hex chars."),
+        _f("url", pa.string(), True, "Link as published (feed entry link or document front matter)."),
+        _f("canonical_url", pa.string(), True,
+           "url with lower-case scheme/host, no fragment, default port or tracking parameters."),
+        _f("source_type", pa.string(), False, "'feed' or 'document'."),
+        _f("source_name", pa.string(), True, "Feed title or feeds.yaml name; document front matter 'source'."),
+        _f("feed_url", pa.string(), True, "Feed list entry the article came from (null for documents)."),
+        _f("guid", pa.string(), True, "Feed entry id/guid as published."),
+        _f("title", pa.string(), False, "Headline, whitespace-normalised."),
+        _f("summary", pa.string(), True, "Feed entry summary as plain text (null for documents)."),
+        _f("body", pa.string(), False,
+           "Plain text, paragraphs separated by a blank line, dateline removed; may be empty."),
+        _f("authors", _STRINGS, False, "Author names, in feed order."),
+        _f("categories", _STRINGS, False, "Feed categories/tags."),
+        _f("published_at", _TS, True, "Publication time in UTC; null when the source gives none."),
+        _f("ingested_at", _TS, False, "Start time of the run that wrote the row (UTC)."),
+        _f("language", pa.string(), True, "ISO 639-1 code detected from the text; null when unsure."),
+        _f("language_confidence", pa.float64(), True, "Probability of the detected language, 0..1."),
+        _f("dateline_location", pa.string(), True, "Place of a leading dateline, e.g. 'KABUL'."),
+        _f("dateline_credit", pa.string(), True, "Credit of a leading dateline, e.g. 'Agencies'."),
+        _f("word_count", pa.int32(), False, "Words in body."),
+        _f("content_hash", pa.string(), False, "sha256 of the normalised body (or title when body is empty)."),
+        _f("cluster_size", pa.int32(), False, "1 + number of duplicates dropped in favour of this row."),
+        _f("run_id", pa.string(), False, "Run that wrote the row."),
+    ],
+    metadata={"news_ingest.table": "articles", "news_ingest.schema_version": SCHEMA_VERSION},
+)
+
+DUPLICATE_SCHEMA = pa.schema(
+    [
+        _f("article_id", pa.string(), False, "Id the dropped record would have had."),
+        _f("url", pa.string(), True, "Link of the dropped record."),
+        _f("title", pa.string(), False, "Headline of the dropped record."),
+        _f("source_type", pa.string(), False, "'feed' or 'document'."),
+        _f("source_name", pa.string(), True, "Source of the dropped record."),
+        _f("feed_url", pa.string(), True, "Feed of the dropped record (null for documents)."),
+        _f("guid", pa.string(), True, "Feed entry guid of the dropped record."),
+        _f("canonical_id", pa.string(), False, "article_id of the kept article in articles/."),
+        _f("method", pa.string(), False, "Key that matched: 'guid', 'url' or 'content'."),
+        _f("similarity", pa.float64(), False, "1.0 for exact keys."),
+        _f("ingested_at", _TS, False, "Start time of the run."),
+        _f("run_id", pa.string(), False, "Run that wrote the row."),
+    ],
+    metadata={"news_ingest.table": "duplicates", "news_ingest.schema_version": SCHEMA_VERSION},
+)
+
+REJECT_SCHEMA = pa.schema(
+    [
+        _f("reject_id", pa.string(), False, "sha256 of (stage, reason, source, payload), 32 hex chars."),
+        _f("stage", pa.string(), False, "Stage that refused the record, e.g. 'read_documents'."),
+        _f("reason", pa.string(), False, "UPPER_SNAKE reason code."),
+        _f("message", pa.string(), False, "One line for a human."),
+        _f("source_type", pa.string(), False, "'feed' or 'document'."),
+        _f("source", pa.string(), False, "Document path or feed list entry."),
+        _f("guid", pa.string(), True, "Feed entry guid, when known."),
+        _f("title", pa.string(), True, "Title, when known."),
+        _f("payload", pa.binary(), True, "The record as read (bytes or JSON), capped at 1 MiB."),
+        _f("payload_truncated", pa.bool_(), False, "True when payload was cut at the cap."),
+        _f("ingested_at", _TS, False, "Start time of the run."),
+        _f("run_id", pa.string(), False, "Run that wrote the row."),
+    ],
+    metadata={"news_ingest.table": "rejects", "news_ingest.schema_version": SCHEMA_VERSION},
+)
+
+TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    "articles": ARTICLE_SCHEMA,
+    "quarantine": ARTICLE_SCHEMA,
+    "duplicates": DUPLICATE_SCHEMA,
+    "rejects": REJECT_SCHEMA,
+}
+
+_INT_RANGES = {pa.int32(): (-(2**31), 2**31 - 1), pa.int64(): (-(2**63), 2**63 - 1)}
+
+
+def _type_problem(value: Any, type_: pa.DataType) -> str | None:
+    """Return why ``value`` cannot be stored as ``type_``, or None when it can."""
+    if pa.types.is_string(type_):
+        return None if isinstance(value, str) else f"expected str, got {type(value).__name__}"
+    if pa.types.is_binary(type_):
+        return None if isinstance(value, bytes) else f"expected bytes, got {type(value).__name__}"
+    if pa.types.is_boolean(type_):
+        return None if isinstance(value, bool) else f"expected bool, got {type(value).__name__}"
+    if pa.types.is_integer(type_):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"expected int, got {type(value).__name__}"
+        low, high = _INT_RANGES[type_]
+        return None if low <= value <= high else f"{value} out of range for {type_}"
+    if pa.types.is_floating(type_):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if ok else f"expected float, got {type(value).__name__}"
+    if pa.types.is_timestamp(type_):
+        if not isinstance(value, dt.datetime):
+            return f"expected datetime, got {type(value).__name__}"
+        return None if value.utcoffset() == dt.timedelta(0) else "timestamp is not UTC"
+    if pa.types.is_list(type_):
+        if not isinstance(value, list):
+            return f"expected list, got {type(value).__name__}"
+        item = type_.value_field
+        for element in value:
+            if element is None and not item.nullable:
+                return "null list item"
+            if element is not None and (problem := _type_problem(element, item.type)):
+                return f"list item: {problem}"
+        return None
+    return f"unsupported type {type_}"  # a schema change must extend this function
+
+
+def check_row(row: dict[str, Any], schema: pa.Schema = ARTICLE_SCHEMA) -> list[str]:
+    """Problems that stop ``row`` from being written under ``schema`` (empty when none).
+
+    Checks exactly what the schema says: the set of columns, nullability and
+    value types. Semantic rules (URL format, languages, dates) live in the
+    Great Expectations suites.
+    """
+    problems = [f"unknown column {name!r}" for name in row if schema.get_field_index(name) < 0]
+    for field in schema:
+        if field.name not in row:
+            problems.append(f"missing column {field.name!r}")
+            continue
+        value = row[field.name]
+        if value is None:
+            if not field.nullable:
+                problems.append(f"{field.name} is null")
+        elif problem := _type_problem(value, field.type):
+            problems.append(f"{field.name}: {problem}")
+    return problems
+
+
+def empty_row(schema: pa.Schema = ARTICLE_SCHEMA) -> dict[str, Any]:
+    """A row with every column of ``schema`` set to None (lists to [])."""
+    return {f.name: ([] if pa.types.is_list(f.type) else None) for f in schema}

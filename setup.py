@@ -1,0 +1,34 @@
+"""news-ingest: installable package, also shipped to Beam workers with --setup_file ./setup.py."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="news-ingest",
+    version="0.1.0",
+    description="Apache Beam pipeline: news feeds and documents to deduplicated, validated Parquet",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipelines", "pipelines.*", "schemas", "schemas.*",
+                                    "expectations", "expectations.*"]),
+    package_data={"expectations": ["*.json"]},
+    include_package_data=True,
+    install_requires=[
+        "apache-beam>=2.77,<3",
+        "great-expectations>=1.24,<2",
+        "feedparser>=6.0,<7",
+        "pyarrow>=18,<26",  # Beam 2.77 caps pyarrow below 26
+        "pandas>=2.2",
+        "pyyaml>=6",
+        "requests>=2.31",
+        "courlan>=1.3,<2",
+        "py3langid>=0.3,<1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "hypothesis>=6.100",
+            "pytest-httpserver>=1.0",
+            "duckdb>=1.1",
+        ],
+    },
+    entry_points={"console_scripts": ["news-ingest=pipelines.cli:main"]},
+)
