@@ -1,0 +1,47 @@
+"""Shared fixtures. Everything is real: files on disk, Beam's TestPipeline, GX suites."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SEED_DOCUMENT = SEEDS / "documents" / "000_fc173cf85abe3055.txt"
+RUN_ID = "test-run"
+INGESTED_AT = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def ingested_at() -> dt.datetime:
+    return INGESTED_AT
+
+
+def raw_article(**overrides) -> dict:
+    """A raw article as a reader hands it to Normalize."""
+    raw = {
+        "source_type": "feed", "source": "/feeds/a.rss", "source_name": "A", "feed_url": "/feeds/a.rss",
+        "guid": None, "url": "https://example.com/a", "title": "A title", "summary": None,
+        "body": "Some body text.", "text_is_html": False, "authors": [], "categories": [],
+        "published_at": None,
+    }
+    raw.update(overrides)
+    return raw
+
+
+def article_row(**overrides) -> dict:
+    """A complete, valid article row (as after Enrich); raw fields are overridden before Normalize."""
+    from pipelines.core.enrich import enrich_article
+    from pipelines.core.normalize import normalize_article
+    from pipelines.core.records import RAW_FIELDS
+
+    raw = raw_article(**{k: v for k, v in overrides.items() if k in RAW_FIELDS})
+    row = enrich_article(normalize_article(raw, RUN_ID, INGESTED_AT))
+    row.update({k: v for k, v in overrides.items() if k not in RAW_FIELDS})
+    return row

@@ -1,0 +1,55 @@
+import datetime as dt
+import random
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+import pytest
+
+from conftest import INGESTED_AT, RUN_ID, raw_article
+from pipelines.core.normalize import normalize_article
+from pipelines.transforms import DeduplicateArticles
+
+STORY = " ".join(["Negotiators from nearly two hundred countries opened technical talks on carbon markets."] * 4)
+
+
+def rows():
+    def row(**kw):
+        return normalize_article(raw_article(**kw), RUN_ID, INGESTED_AT)
+
+    early = dt.datetime(2020, 3, 9, 8, 0, tzinfo=dt.timezone.utc)
+    return [
+        row(url="https://ex.org/bonn?id=1", guid="tag:ex.org,2020:1", body=STORY, published_at=early, feed_url="/a"),
+        row(url="https://ex.org/bonn?id=1&utm_source=x", guid="g-b", body=STORY, feed_url="/b",
+            published_at=early + dt.timedelta(hours=1)),
+        row(url="https://other.org/copy", guid="tag:ex.org,2020:1", body="Short copy.", feed_url="/c"),
+        row(url="https://third.org/wire", guid="g-d", body="ROME (AP) — " + STORY, feed_url="/d"),
+        row(url="https://ex.org/unrelated", guid="g-e", body="Nothing in common with the rest.", feed_url="/e"),
+        row(url="https://ex.org/short-1", guid="g-f", body="Same short line.", feed_url="/f"),
+        row(url="https://ex.org/short-2", guid="g-g", body="Same short line.", feed_url="/g"),
+    ]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clusters_and_kept_article_do_not_depend_on_input_order(seed):
+    inputs = rows()
+    random.Random(seed).shuffle(inputs)
+    ids = {r["url"]: r["article_id"] for r in inputs}
+    with TestPipeline() as p:
+        out = p | beam.Create(inputs) | DeduplicateArticles()
+        assert_that(out.articles | "Kept" >> beam.Map(lambda r: (r["url"], r["cluster_size"])),
+                    equal_to([("https://ex.org/bonn?id=1", 4), ("https://ex.org/unrelated", 1),
+                              ("https://ex.org/short-1", 1), ("https://ex.org/short-2", 1)]),
+                    label="Kept")
+        assert_that(out.duplicates | "Dups" >> beam.Map(lambda d: (d["url"], d["method"], d["canonical_id"])),
+                    equal_to([("https://ex.org/bonn?id=1&utm_source=x", "url", ids["https://ex.org/bonn?id=1"]),
+                              ("https://other.org/copy", "guid", ids["https://ex.org/bonn?id=1"]),
+                              ("https://third.org/wire", "content", ids["https://ex.org/bonn?id=1"])]),
+                    label="Duplicates")
+
+
+def test_methods_are_checked():
+    with pytest.raises(ValueError):
+        DeduplicateArticles(["near-ish"])
+    with pytest.raises(ValueError):
+        DeduplicateArticles([])

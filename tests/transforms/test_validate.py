@@ -1,0 +1,58 @@
+import datetime as dt
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+import pytest
+
+from conftest import article_row
+from expectations import SUITES_DIR
+from pipelines.transforms import BatchRows, CheckRows, ValidateBatches
+from pipelines.transforms.tags import QUARANTINED, VALID
+
+
+def test_check_rows_rejects_rows_that_do_not_fit_the_schema():
+    good = article_row(guid="good")
+    missing = {k: v for k, v in article_row(guid="missing").items() if k != "word_count"}
+    wrong = article_row(guid="wrong", word_count="7")
+    with TestPipeline() as p:
+        out = p | beam.Create([good, missing, wrong]) | CheckRows()
+        assert_that(out.articles | beam.Map(lambda r: r["guid"]), equal_to(["good"]), label="Articles")
+        assert_that(out.rejects | beam.Map(lambda rej: (rej.guid, rej.reason, rej.message)),
+                    equal_to([("missing", "SCHEMA_VIOLATION", "missing column 'word_count'"),
+                              ("wrong", "SCHEMA_VIOLATION", "word_count: expected int, got str")]),
+                    label="Rejects")
+
+
+def test_batch_rows_splits_by_partition_and_size():
+    day1 = dt.datetime(2026, 1, 1, 10, tzinfo=dt.timezone.utc)
+    day2 = dt.datetime(2026, 1, 2, 10, tzinfo=dt.timezone.utc)
+    rows = [article_row(guid=f"a{i}", article_id=f"{i:032x}", ingested_at=day1) for i in range(5)]
+    rows += [article_row(guid="b", article_id="f" * 32, ingested_at=day2)]
+    with TestPipeline() as p:
+        batches = p | beam.Create(rows) | BatchRows("articles", batch_size=2, shards=1)
+        assert_that(batches | beam.Map(lambda b: (b.partition, len(b.rows))),
+                    equal_to([("ingest_date=2026-01-01", 2), ("ingest_date=2026-01-01", 2),
+                              ("ingest_date=2026-01-01", 1), ("ingest_date=2026-01-02", 1)]))
+
+
+def test_batch_rows_checks_arguments():
+    with pytest.raises(ValueError):
+        BatchRows("nope")
+    with pytest.raises(ValueError):
+        BatchRows("articles", batch_size=0)
+
+
+def test_real_suite_passes_good_batches_and_quarantines_bad_ones():
+    good = [article_row(guid="g1"), article_row(guid="g2", url="https://example.com/b")]
+    future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
+    bad_rows = [dict(article_row(guid="x1"), published_at=future)]  # passed row checks, but the suite says no
+    with TestPipeline() as p:
+        good_batches = p | "Good" >> beam.Create(good) | "BatchGood" >> BatchRows("articles", shards=1)
+        bad_batches = p | "Bad" >> beam.Create(bad_rows) | "BatchBad" >> BatchRows("articles", shards=1)
+        out = (good_batches, bad_batches) | beam.Flatten() | ValidateBatches("articles", str(SUITES_DIR))
+        assert_that(out[VALID] | "V" >> beam.Map(lambda e: (len(e[0].rows), e[1]["success"])),
+                    equal_to([(2, True)]), label="Valid")
+        assert_that(out[QUARANTINED] | "Q" >> beam.Map(lambda e: (len(e[0].rows), e[1]["summary"]["failed"])),
+                    equal_to([(1, ["expect_column_values_to_be_between(published_at)"])]),
+                    label="Quarantined")

@@ -1,0 +1,53 @@
+import json
+import os
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+import schemas
+from conftest import RUN_ID, article_row
+from pipelines.core.batches import make_batches
+from pipelines.transforms import WriteParquetBatches
+
+
+def test_writes_files_atomically_with_schema_and_validation(tmp_path):
+    rows = [article_row(guid=f"g{i}", url=f"https://example.com/{i}") for i in range(3)]
+    batch = make_batches("articles", "ingest_date=2026-11-27", rows, batch_size=10)[0]
+    result = {"success": True, "results": [], "summary": {"rows": 3, "failed": []}}
+    expected_path = f"articles/ingest_date=2026-11-27/part-{RUN_ID}-{batch.batch_id}.parquet"
+    expected_validation = f"_validation/{RUN_ID}/articles-{batch.batch_id}.json"
+    with TestPipeline() as p:
+        records = p | beam.Create([(batch, result)]) | WriteParquetBatches(str(tmp_path), RUN_ID, "articles")
+        assert_that(records | beam.Map(lambda r: (r["path"], r["rows"], r["validation"], r["destination"])),
+                    equal_to([(expected_path, 3, expected_validation, "articles")]))
+    path = tmp_path / expected_path
+    table = pq.read_table(path)
+    assert table.schema.equals(schemas.ARTICLE_SCHEMA, check_metadata=False)
+    assert table.schema.metadata[b"news_ingest.schema_version"] == schemas.SCHEMA_VERSION.encode()
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert sorted(table.column("guid").to_pylist()) == ["g0", "g1", "g2"]
+    count = duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/articles/*/*.parquet', "
+                       "hive_partitioning=true) where ingest_date = '2026-11-27'").fetchall()[0][0]
+    assert count == 3
+    assert json.loads((tmp_path / expected_validation).read_text())["success"] is True
+    # nothing left in staging; only complete files are visible
+    staged = [f for _, _, files in os.walk(tmp_path / "_staging") for f in files]
+    assert staged == []
+
+
+def test_quarantine_goes_under_its_table(tmp_path):
+    batch = make_batches("articles", "ingest_date=2026-11-27", [article_row()], batch_size=10)[0]
+    result = {"success": False, "results": [], "summary": {"rows": 1, "failed": ["x"]}}
+    with TestPipeline() as p:
+        p | beam.Create([(batch, result)]) | WriteParquetBatches(str(tmp_path), RUN_ID, "quarantine")
+    assert list((tmp_path / "quarantine" / "articles" / "ingest_date=2026-11-27").glob("*.parquet"))
+    assert not (tmp_path / "articles").exists()
+
+
+def test_destination_is_checked():
+    with pytest.raises(ValueError):
+        WriteParquetBatches("out", RUN_ID, "../elsewhere")
