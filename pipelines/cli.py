@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shards", type=_positive, default=2, metavar="N",
                      help="parallel batches per partition (default: 2)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, summary only")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="library logs and full tracebacks, for debugging")
     return parser
 
 
@@ -174,23 +176,28 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
 
 
 class _DropNoise(logging.Filter):
-    """Beam's warning about optional Google Cloud clients says nothing to a news-ingest user."""
+    """Keeps the terminal readable: no warning about optional Google Cloud clients, and no
+    tracebacks that Beam logs for a failing DoFn (the error reaches us and is shown as one
+    line; ``--verbose`` shows everything)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("apitools not found")
+        if str(record.msg).startswith("apitools not found"):
+            return False
+        return not (record.name.startswith("apache_beam") and record.levelno >= logging.ERROR)
 
 
-def _setup_logging(quiet: bool) -> None:
+def _setup_logging(quiet: bool, verbose: bool) -> None:
     """Our progress lines at INFO; libraries only from WARNING (GX sets some of its loggers to INFO)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
     for root_handler in logging.getLogger().handlers:
-        root_handler.setLevel(logging.WARNING)
-        root_handler.addFilter(_DropNoise())
+        if not verbose:
+            root_handler.setLevel(logging.WARNING)
+            root_handler.addFilter(_DropNoise())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("news-ingest: %(message)s"))
     LOG.handlers[:] = [handler]
     LOG.propagate = False
-    LOG.setLevel(logging.WARNING if quiet else logging.INFO)
+    LOG.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 def summary(manifest: dict) -> str:
@@ -211,7 +218,8 @@ def summary(manifest: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    _setup_logging("-q" in argv or "--quiet" in argv)
+    verbose = "-v" in argv or "--verbose" in argv
+    _setup_logging("-q" in argv or "--quiet" in argv, verbose)
     try:
         args, beam_args = parse_args(argv)
         config, feeds = make_config(args, beam_args)
@@ -226,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         manifest = run(config, feeds)
     except Exception as exc:  # the manifest records it; the user gets one line, not a traceback
-        LOG.debug("run failed", exc_info=True)
+        if verbose:
+            LOG.exception("run failed")
         print(f"news-ingest: run {config.run_id} failed: {type(exc).__name__}: "
               f"{' '.join(str(exc).split())[:500]}", file=sys.stderr)
         return EXIT_FAILURE

@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 
 import apache_beam as beam
+from apache_beam.io.filesystem import BeamIOError
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import pipelines
@@ -142,15 +143,24 @@ def run(config: RunConfig, feeds: list[FeedSource]) -> dict:
     """
     options = PipelineOptions(list(config.beam_args))
     path = manifest_path(config.output, config.run_id)
+
+    def staged(*name: str) -> str:
+        return storage.join(config.output, storage.STAGING_DIR, config.run_id, *name)
+
     try:
         with beam.Pipeline(options=options) as p:
             build_pipeline(p, config, feeds)
         manifest = storage.read_json(path)
     except Exception as exc:
         manifest = failed_manifest(config, feeds, f"{type(exc).__name__}: {exc}")
-        storage.publish_bytes(storage.json_bytes(manifest), path,
-                              storage.join(config.output, storage.STAGING_DIR, config.run_id, "manifest.json"))
+        try:
+            storage.publish_bytes(storage.json_bytes(manifest), path, staged("manifest.json"))
+        except (OSError, BeamIOError) as write_error:  # e.g. the output itself is unusable
+            LOG.error("could not write the failed run's manifest: %s", write_error)
         raise
     finally:
-        storage.remove_tree(storage.join(config.output, storage.STAGING_DIR, config.run_id))
+        try:
+            storage.remove_tree(staged())
+        except (OSError, BeamIOError) as cleanup_error:
+            LOG.warning("could not remove %s: %s", staged(), cleanup_error)
     return manifest

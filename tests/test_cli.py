@@ -1,0 +1,74 @@
+"""The CLI's parsing and usage errors, without running a pipeline."""
+
+import pytest
+
+from conftest import SEEDS
+from pipelines import cli
+
+
+def run_main(capsys, *argv):
+    code = cli.main(list(argv))
+    return code, capsys.readouterr()
+
+
+def test_help_documents_commands_and_output(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for needle in ("run", "articles/ingest_date=", "quarantine/", "_runs/<run_id>.json", "Exit codes"):
+        assert needle in text
+
+
+def test_run_help_lists_options(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--seeds", "--feed-list", "--output", "--expectations", "--batch-size", "--runner"):
+        assert option in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "a command is required"),
+    (["run", "--no-such-option"], "unknown arguments"),
+    (["run", "--seeds", "/no/such/dir"], "seeds directory not found"),
+    (["run", "--batch-size", "0"], "must be at least 1"),
+    (["run", "--run-id", "../escape"], "run id"),
+    (["run", "--expectations", "/no/such/suites"], "expectation suite not found"),
+    (["run", "--feed-list", "/no/such/feeds.yaml"], "feed list not found"),
+])
+def test_usage_errors_exit_2_with_one_line(capsys, argv, message):
+    code, out = run_main(capsys, *argv)
+    assert code == cli.EXIT_USAGE
+    error_lines = [line for line in out.err.splitlines() if line.startswith("news-ingest: error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+    assert "Traceback" not in out.err
+
+
+def test_feed_list_with_forbidden_scheme_is_a_usage_error(capsys, tmp_path):
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - file:///etc/passwd\n")
+    code, out = run_main(capsys, "run", "--seeds", str(SEEDS), "--feed-list", str(feeds))
+    assert code == cli.EXIT_USAGE
+    assert "scheme 'file' is not allowed" in out.err
+
+
+def test_beam_options_pass_through_and_defaults_resolve(tmp_path):
+    args, beam_args = cli.parse_args(["run", "--seeds", str(SEEDS), "--output", str(tmp_path),
+                                      "--runner", "DirectRunner", "--direct_num_workers", "2"])
+    assert beam_args == ["--runner", "DirectRunner", "--direct_num_workers", "2"]
+    config, feeds = cli.make_config(args, beam_args)
+    assert config.output == str(tmp_path)
+    assert config.documents_pattern.endswith("seeds/documents/*")
+    assert config.feed_list.endswith("seeds/feeds.yaml")
+    assert [f.location.rsplit("/", 1)[1] for f in feeds] == ["world.rss", "wire.atom", "science.rdf"]
+    assert config.run_id.startswith(config.started_at.strftime("%Y%m%dT%H%M%SZ"))
+
+
+def test_no_feeds_and_no_documents_switches(tmp_path):
+    args, rest = cli.parse_args(["run", "--seeds", str(SEEDS), "--no-feeds"])
+    config, feeds = cli.make_config(args, rest)
+    assert feeds == [] and config.feed_list is None and config.documents_pattern
+    args, rest = cli.parse_args(["run", "--seeds", str(SEEDS), "--no-documents"])
+    config, feeds = cli.make_config(args, rest)
+    assert config.documents_pattern is None and len(feeds) == 3

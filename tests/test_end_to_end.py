@@ -1,0 +1,222 @@
+"""The CLI run for real on DirectRunner, its output read back the way downstream users read it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+import schemas
+from conftest import ROOT, SEED_DOCUMENT, SEEDS
+from expectations import SUITES_DIR
+
+CLI = Path(sys.executable).with_name("news-ingest")
+BONN = "https://news.example.org/world/2020/03/climate-talks-bonn?id=4411"
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    command = [str(CLI)] if CLI.exists() else [sys.executable, "-m", "pipelines"]
+    return subprocess.run([*command, "run", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def manifest_of(output: Path) -> dict:
+    [path] = (output / "_runs").glob("*.json")
+    return json.loads(path.read_text())
+
+
+def parquet_glob(output: Path, folder: str) -> str:
+    return f"{output}/{folder}/**/*.parquet"
+
+
+def count_rows(output: Path, folder: str) -> int:
+    if not list((output / folder).rglob("*.parquet")) if (output / folder).exists() else True:
+        return 0
+    return duckdb.sql(f"select count(*) from read_parquet('{parquet_glob(output, folder)}')").fetchall()[0][0]
+
+
+def assert_reconciles(output: Path, manifest: dict) -> None:
+    counts = manifest["counts"]
+    assert counts["read"] == counts["written"] + counts["duplicates"] + counts["rejected"] + counts["quarantined"]
+    assert manifest["reconciled"] is True
+    # the manifest's counts are what is on disk, read back by a real downstream reader
+    assert count_rows(output, "articles") == counts["written"]
+    assert count_rows(output, "duplicates") == counts["duplicates"]
+    assert count_rows(output, "rejects") == counts["rejected"]
+    assert count_rows(output, "quarantine") == counts["quarantined"]
+    on_disk = sorted(str(p.relative_to(output)) for p in output.rglob("*.parquet"))
+    assert on_disk == sorted(f["path"] for f in manifest["files"])
+    assert not [p for p in (output / "_staging").rglob("*") if p.is_file()] if (output / "_staging").exists() else True
+    for record in manifest["files"]:
+        assert json.loads((output / record["validation"]).read_text())["success"] == record["validation_success"]
+
+
+@pytest.fixture(scope="module")
+def seeds_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("seeds_run") / "out"
+    result = run_cli("--seeds", str(SEEDS), "--output", str(output))
+    return output, result
+
+
+def test_bundled_seeds_run_ok(seeds_run):
+    output, result = seeds_run
+    assert result.returncode == 0, result.stderr
+    manifest = manifest_of(output)
+    assert manifest["status"] == "ok"
+    assert f"run {manifest['run_id']} ok" in result.stdout
+    assert manifest["counts"] == {"read": 17, "written": 10, "duplicates": 7, "rejected": 0, "quarantined": 0}
+    assert_reconciles(output, manifest)
+    assert {f["feed"].rsplit("/", 1)[1]: f["status"] for f in manifest["feeds"]} == {
+        "world.rss": "ok", "wire.atom": "ok", "science.rdf": "ok"}
+
+
+def test_articles_have_the_schema_and_hive_partitions(seeds_run):
+    output, _ = seeds_run
+    for path in (output / "articles").rglob("*.parquet"):
+        assert path.parent.name.startswith("ingest_date=")
+        schema = pq.read_schema(path)
+        assert schema.equals(schemas.ARTICLE_SCHEMA, check_metadata=False)
+        assert schema.metadata[b"news_ingest.schema_version"] == schemas.SCHEMA_VERSION.encode()
+    dataset = ds.dataset(output / "articles", format="parquet", partitioning="hive")
+    assert dataset.to_table().num_rows == 10
+
+
+def test_seed_document_as_a_downstream_reader_sees_it(seeds_run):
+    output, _ = seeds_run
+    rows = duckdb.sql(
+        f"select title, dateline_location, dateline_credit, language, published_at, source_type, body, "
+        f"word_count, ingest_date from read_parquet('{parquet_glob(output, 'articles')}', hive_partitioning=true) "
+        f"where title = 'Afghan officials and Taliban hold video conference'").fetchall()
+    assert len(rows) == 1
+    title, location, credit, language, published, source_type, body, words, ingest_date = rows[0]
+    assert (location, credit, language, published, source_type) == ("KABUL", "Agencies", "en", None, "document")
+    assert body.startswith("Afghan government officials held a video conference on Sunday")
+    assert "KABUL" not in body.split("\n\n")[0]
+    assert words > 400
+    assert str(ingest_date) == manifest_of(output)["started_at"][:10]
+
+
+def test_repost_under_tracking_url_is_counted_once(seeds_run):
+    output, _ = seeds_run
+    kept = duckdb.sql(f"select article_id, url, cluster_size from read_parquet('{parquet_glob(output, 'articles')}') "
+                      f"where canonical_url = '{BONN}'").fetchall()
+    assert len(kept) == 1
+    kept_id, kept_url, cluster_size = kept[0]
+    assert kept_url == BONN and cluster_size == 5
+    repost = duckdb.sql(f"select canonical_id, method, similarity, source_type from "
+                        f"read_parquet('{parquet_glob(output, 'duplicates')}') "
+                        f"where url like '%utm_source=twitter%'").fetchall()
+    assert repost == [(kept_id, "url", 1.0, "document")]
+    # and every duplicate points at an article that exists
+    dangling = duckdb.sql(
+        f"select count(*) from read_parquet('{parquet_glob(output, 'duplicates')}') d "
+        f"anti join read_parquet('{parquet_glob(output, 'articles')}') a on d.canonical_id = a.article_id").fetchall()
+    assert dangling[0][0] == 0
+
+
+def test_ids_and_clusters_are_stable_across_runs(seeds_run, tmp_path):
+    output, _ = seeds_run
+    again = tmp_path / "again"
+    result = run_cli("--seeds", str(SEEDS), "--output", str(again), "--shards", "1", "-q")
+    assert result.returncode == 0, result.stderr
+
+    def clusters(out):
+        return sorted(duckdb.sql(f"select article_id, canonical_id, method from "
+                                 f"read_parquet('{parquet_glob(out, 'duplicates')}')").fetchall())
+
+    def ids(out):
+        return sorted(duckdb.sql(f"select article_id from read_parquet('{parquet_glob(out, 'articles')}')").fetchall())
+
+    assert ids(again) == ids(output) and len(ids(output)) == 10
+    assert clusters(again) == clusters(output)
+
+
+BOZO_RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Cut short</title>
+<item><title>Complete item</title><link>https://cut.example.com/1</link><description>Fine.</description></item>
+<item><title>Second item</title><link>https://cut.example.com/2</link></item>
+<item><title>Unfinished"""
+
+
+def test_bad_input_is_rejected_and_the_rest_completes(tmp_path, httpserver):
+    seeds = tmp_path / "seeds"
+    (seeds / "documents").mkdir(parents=True)
+    (seeds / "feeds").mkdir()
+    shutil.copy(SEED_DOCUMENT, seeds / "documents")
+    (seeds / "documents" / "empty.txt").write_bytes(b"")
+    (seeds / "documents" / "binary.dat").write_bytes(bytes(range(256)) * 4)
+    (seeds / "documents" / "latin1.txt").write_bytes("Crème brûlée\n\nDu texte.".encode("latin-1"))
+    shutil.copy(SEEDS / "feeds" / "world.rss", seeds / "feeds")
+    (seeds / "feeds" / "page.html").write_text("<!doctype html><html><body><p>Not a feed</p></body></html>")
+    (seeds / "feeds" / "cut.rss").write_bytes(BOZO_RSS)
+    httpserver.expect_request("/error.rss").respond_with_data("oops", status=500)
+    (seeds / "feeds.yaml").write_text(
+        "feeds:\n  - feeds/world.rss\n  - feeds/page.html\n  - feeds/cut.rss\n  - feeds/missing.rss\n"
+        f"  - url: {httpserver.url_for('/error.rss')}\n    name: Flaky server\n")
+    output = tmp_path / "out"
+
+    result = run_cli("--seeds", str(seeds), "--output", str(output))
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    manifest = manifest_of(output)
+    assert_reconciles(output, manifest)
+    rejects = sorted(duckdb.sql(f"select stage, reason, regexp_extract(source, '[^/]+$') from "
+                                f"read_parquet('{parquet_glob(output, 'rejects')}')").fetchall())
+    assert rejects == [
+        ("normalize", "MISSING_TITLE", "cut.rss"),  # the cut-off item, recovered by feedparser without a title
+        ("read_documents", "BINARY_CONTENT", "binary.dat"),
+        ("read_documents", "DECODE_ERROR", "latin1.txt"),
+        ("read_documents", "EMPTY_DOCUMENT", "empty.txt"),
+        ("read_feeds", "FEED_HTTP_ERROR", "error.rss"),
+        ("read_feeds", "FEED_MALFORMED", "page.html"),
+        ("read_feeds", "FEED_NOT_FOUND", "missing.rss"),
+    ]
+    payload = duckdb.sql(f"select payload from read_parquet('{parquet_glob(output, 'rejects')}') "
+                         f"where reason = 'DECODE_ERROR'").fetchall()[0][0]
+    assert bytes(payload) == "Crème brûlée\n\nDu texte.".encode("latin-1")  # nothing is lost
+    feeds = {f["feed"].rsplit("/", 1)[1]: (f["status"], f["entries"]) for f in manifest["feeds"]}
+    assert feeds == {"world.rss": ("ok", 4), "page.html": ("error", 0), "cut.rss": ("bozo", 3),
+                     "missing.rss": ("error", 0), "error.rss": ("error", 0)}
+    titles = duckdb.sql(f"select title from read_parquet('{parquet_glob(output, 'articles')}')").fetchall()
+    assert ("Second item",) in titles and ("Afghan officials and Taliban hold video conference",) in titles
+    assert "1 malformed but read, 3 failed" in result.stdout
+
+
+def test_failing_validation_quarantines_the_batch_and_exits_3(tmp_path):
+    suites = tmp_path / "suites"
+    shutil.copytree(SUITES_DIR, suites, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    articles = json.loads((suites / "articles.json").read_text())
+    articles["expectations"].append({"type": "expect_column_values_to_be_between",
+                                     "kwargs": {"column": "word_count", "max_value": 100}})
+    (suites / "articles.json").write_text(json.dumps(articles))
+    output = tmp_path / "out"
+
+    result = run_cli("--seeds", str(SEEDS), "--output", str(output), "--expectations", str(suites),
+                     "--shards", "1")
+
+    assert result.returncode == 3, result.stderr
+    manifest = manifest_of(output)
+    assert manifest["status"] == "quarantined"
+    assert manifest["counts"]["quarantined"] == 10 and manifest["counts"]["written"] == 0
+    assert_reconciles(output, manifest)
+    assert not (output / "articles").exists()
+    [record] = [f for f in manifest["files"] if f["destination"] == "quarantine"]
+    assert record["path"].startswith("quarantine/articles/ingest_date=")
+    assert "expect_column_values_to_be_between(word_count)" in record["failed_expectations"]
+    result_json = json.loads((output / record["validation"]).read_text())
+    assert result_json["success"] is False
+
+
+def test_unwritable_output_fails_with_one_line_and_exit_1(tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output directory should be")
+    result = run_cli("--seeds", str(SEEDS), "--output", str(blocker), "-q")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if "failed:" in line]
