@@ -91,3 +91,10 @@ def test_missing_or_broken_suite_is_a_clear_error(tmp_path):
     (tmp_path / "articles.json").write_text('{"name": "articles", "expectations": [{"type": "expect_nonsense"}]}')
     with pytest.raises(SuiteError, match="invalid expectation suite"):
         BatchValidator(tmp_path, "articles")
+
+
+def test_readme_column_tables_are_the_schema():
+    from conftest import ROOT
+    from schemas.__main__ import markdown
+
+    assert markdown().strip() in (ROOT / "README.md").read_text()
