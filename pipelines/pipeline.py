@@ -52,7 +52,7 @@ def manifest_header(config: RunConfig, feeds: list[FeedSource]) -> dict:
     }
 
 
-class _ValidateAndWrite(beam.PTransform):
+class _ValidateAndWriteTable(beam.PTransform):
     """Batch -> GX -> Parquet for one table; valid batches to their folder, failing ones to quarantine."""
 
     def __init__(self, table: str, destination: str, config: RunConfig) -> None:
@@ -74,24 +74,24 @@ class _ValidateAndWrite(beam.PTransform):
 
 def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource]):
     """Wire the whole run into ``p``; returns the PCollection holding the manifest."""
-    to_merge, reads, rejects, reports = [], [], [], []
+    inputs, reader_rejects, reports = [], [], []
     if config.documents_pattern:
         docs = p | "ReadDocuments" >> ReadDocuments(config.documents_pattern)
-        to_merge.append(docs.articles)
-        rejects.append(docs.rejects)
+        inputs.append(docs.articles)
+        reader_rejects.append(docs.rejects)
     if feeds:
         read = p | "ReadFeeds" >> ReadFeeds(feeds)
-        to_merge.append(read.articles)
-        rejects.append(read.rejects)
+        inputs.append(read.articles)
+        reader_rejects.append(read.rejects)
         reports.append(read.reports)
-    reads = to_merge + list(rejects)  # every input record leaves a reader as an article or a reject
 
-    raw = to_merge | "MergeInputs" >> beam.Flatten(pipeline=p)
+    raw = inputs | "MergeInputs" >> beam.Flatten(pipeline=p)
     normalized = raw | "Normalize" >> NormalizeArticles(config.run_id, config.started_at)
     deduplicated = normalized.articles | "Deduplicate" >> DeduplicateArticles()
     enriched = deduplicated.articles | "Enrich" >> EnrichArticles()
-    checked = enriched.articles | "CheckRows" >> CheckRows()
-    rejects += [normalized.rejects, enriched.rejects, checked.rejects]
+    checked = enriched.articles | "CheckRows" >> CheckRows("articles")
+    checked_duplicates = deduplicated.duplicates | "CheckDuplicateRows" >> CheckRows("duplicates")
+    rejects = reader_rejects + [normalized.rejects, enriched.rejects, checked.rejects, checked_duplicates.rejects]
 
     reject_rows = (
         rejects
@@ -99,12 +99,12 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
         | "RejectRows" >> beam.Map(lambda reject: reject.to_row(config.run_id, config.started_at))
     )
     files = (
-        checked.articles | "Articles" >> _ValidateAndWrite("articles", "articles", config),
-        deduplicated.duplicates | "Duplicates" >> _ValidateAndWrite("duplicates", "duplicates", config),
-        reject_rows | "Rejects" >> _ValidateAndWrite("rejects", "rejects", config),
+        checked.rows | "Articles" >> _ValidateAndWriteTable("articles", "articles", config),
+        checked_duplicates.rows | "Duplicates" >> _ValidateAndWriteTable("duplicates", "duplicates", config),
+        reject_rows | "Rejects" >> _ValidateAndWriteTable("rejects", "rejects", config),
     )
-    read_count = (
-        reads
+    read_count = (  # every input record leaves a reader as an article or a reject
+        inputs + reader_rejects
         | "MergeReads" >> beam.Flatten(pipeline=p)
         | "CountRead" >> beam.combiners.Count.Globally()
     )

@@ -90,9 +90,9 @@ REJECT_SCHEMA = pa.schema(
     metadata={"news_ingest.table": "rejects", "news_ingest.schema_version": SCHEMA_VERSION},
 )
 
+# The tables. A quarantined batch keeps its table's schema under quarantine/<table>/.
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "articles": ARTICLE_SCHEMA,
-    "quarantine": ARTICLE_SCHEMA,
     "duplicates": DUPLICATE_SCHEMA,
     "rejects": REJECT_SCHEMA,
 }

@@ -51,8 +51,8 @@ def duplicate_row(**overrides):
 # --- the schemas -------------------------------------------------------------------------------
 
 def test_table_schemas_map_tables_to_schemas():
-    assert set(TABLE_SCHEMAS) == {"articles", "quarantine", "duplicates", "rejects"}
-    assert TABLE_SCHEMAS["quarantine"] is TABLE_SCHEMAS["articles"] is ARTICLE_SCHEMA
+    assert set(TABLE_SCHEMAS) == {"articles", "duplicates", "rejects"}
+    assert TABLE_SCHEMAS["articles"] is ARTICLE_SCHEMA
     assert TABLE_SCHEMAS["duplicates"] is DUPLICATE_SCHEMA
     assert TABLE_SCHEMAS["rejects"] is REJECT_SCHEMA
 

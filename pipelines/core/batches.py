@@ -26,8 +26,20 @@ class RowBatch:
     rows: tuple[dict[str, Any], ...]
 
     def to_arrow(self) -> pa.Table:
-        """The rows as an Arrow table under the table's schema (raises on a schema violation)."""
-        return pa.Table.from_pylist(list(self.rows), schema=schemas.TABLE_SCHEMAS[self.table])
+        """The rows as an Arrow table under the table's schema.
+
+        Raises ``ValueError`` on what Arrow itself lets through: a column the schema does
+        not have (Arrow would drop it) or a null in a required column.
+        """
+        schema = schemas.TABLE_SCHEMAS[self.table]
+        unknown = set().union(*(row.keys() for row in self.rows)) - set(schema.names)
+        if unknown:
+            raise ValueError(f"columns not in the {self.table} schema: {sorted(unknown)}")
+        table = pa.Table.from_pylist(list(self.rows), schema=schema)
+        nulls = [f.name for f in schema if not f.nullable and table.column(f.name).null_count]
+        if nulls:
+            raise ValueError(f"nulls in required {self.table} columns: {nulls}")
+        return table
 
 
 def partition_of(row: dict[str, Any]) -> str:
@@ -48,6 +60,8 @@ def _sort_key(table: str):
 def make_batches(table: str, partition: str, rows: Iterable[dict[str, Any]],
                  batch_size: int) -> list[RowBatch]:
     """Split rows into batches of at most ``batch_size``, in a deterministic order."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     ordered = sorted(rows, key=_sort_key(table))
     batches = []
     for start in range(0, len(ordered), batch_size):

@@ -4,7 +4,8 @@
 No maintained library parses datelines, so this is a small set of rules. A
 dateline is taken only at the very start of the body, with an all-capitals place
 and either a parenthesised credit or a dash after it, so that ordinary opening
-sentences ("US officials said ...") are never mistaken for one.
+sentences ("US officials said ...") are not mistaken for one. Without a credit the
+place needs three letters or more and must not be a rubric ("EXCLUSIVE —").
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ _CREDIT = r"(?:\s*\((?P<credit>[^()\n]{1,40})\))?"
 _SEP = r"\s*(?P<sep>:|--|—|–|-)\s+"
 _DATELINE_RE = re.compile(r"^\s*" + _PLACE + _QUALIFIER + _CREDIT + _SEP)
 _DASHES = {"--", "—", "–"}
+# Capitalised words that open a story in the dateline's place but are labels, not places.
+_RUBRICS = {
+    "ANALYSIS", "BREAKING", "COMMENT", "CORRECTION", "EDITORIAL", "EXCLUSIVE", "EXPLAINER",
+    "FACTBOX", "FEATURE", "INTERVIEW", "LIVE", "OPINION", "REVIEW", "UPDATE", "UPDATED", "WATCH",
+}
 
 
 class Dateline(NamedTuple):
@@ -38,8 +44,10 @@ def parse_dateline(text: str) -> tuple[Dateline | None, str]:
     credit = match["credit"].strip() if match["credit"] else None
     qualifier = match["qualifier"].strip() if match["qualifier"] else None
     letters = sum(ch.isalpha() for ch in place)
-    # Without a credit only a real dash marks a dateline ("NEW DELHI, India —").
-    if letters < 2 or (credit is None and match["sep"] not in _DASHES):
+    if letters < 2 or place.upper() in _RUBRICS:
+        return None, text
+    # Without a credit only a real dash after a real place name marks one ("NEW DELHI, India —").
+    if credit is None and (match["sep"] not in _DASHES or letters < 3):
         return None, text
     rest = text[match.end():]
     if not rest.strip():

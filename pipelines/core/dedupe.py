@@ -14,6 +14,7 @@ result does not depend on bundle order, runner or worker count.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Iterable
 
 from pipelines.core.text import word_count
@@ -26,20 +27,21 @@ Row = dict[str, Any]
 Dropped = tuple[Row, str, float]
 Cluster = tuple[Row, list[Dropped]]
 
+_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
 _FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 
 
 def dedup_key(row: Row, method: str) -> str | None:
     """The row's key for ``method``, or None when the row has none (it then merges with nothing).
 
-    guid: a guid that is a URI (``tag:``, ``urn:``, ``http...``) is global; a bare one
-    ("12345") only means something within its own feed.
+    guid: a guid that is an absolute URI (``tag:``, ``urn:``, ``http...``) is global; any
+    other ("12345", "2020/03/4411") only means something within its own feed.
     """
     if method == "guid":
         guid = row.get("guid")
         if not guid:
             return None
-        return guid if (":" in guid or "/" in guid) else f"{row.get('feed_url')}\x1f{guid}"
+        return guid if _URI_RE.match(guid) else f"{row.get('feed_url')}\x1f{guid}"
     if method == "url":
         return row.get("canonical_url")
     if method == "content":

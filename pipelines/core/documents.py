@@ -71,7 +71,7 @@ def parse_document(source: str, data: bytes) -> dict[str, Any] | r.Reject:
     if _looks_binary(data):
         return _reject(source, r.BINARY_CONTENT, "document is binary, not text", data)
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as exc:
         return _reject(source, r.DECODE_ERROR,
                        f"not UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})", data)
@@ -84,8 +84,8 @@ def parse_document(source: str, data: bytes) -> dict[str, Any] | r.Reject:
     if front_text is not None:
         try:
             loaded = yaml.safe_load(front_text) if front_text.strip() else {}
-        except yaml.YAMLError as exc:
-            return _reject(source, r.BAD_FRONT_MATTER, f"front matter is not YAML: {exc}", data)
+        except (yaml.YAMLError, ValueError) as exc:  # ValueError: YAML dates like 2020-13-01
+            return _reject(source, r.BAD_FRONT_MATTER, f"front matter is not valid YAML: {exc}", data)
         if not isinstance(loaded, dict):
             return _reject(source, r.BAD_FRONT_MATTER, "front matter is not a mapping", data)
         unknown = sorted(str(k) for k in loaded if k not in FRONT_MATTER_KEYS)

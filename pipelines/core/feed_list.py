@@ -32,18 +32,19 @@ class FeedSource:
 
     @property
     def is_remote(self) -> bool:
-        return self.location.startswith(("http://", "https://"))
+        return self.location.lower().startswith(("http://", "https://"))
 
 
 def _resolve(entry: str, base_dir: str, where: str) -> str:
     entry = entry.strip()
     if not entry:
         raise FeedListError(f"{where}: empty feed entry")
-    scheme = urlsplit(entry).scheme.lower()
+    parts = urlsplit(entry)
+    scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
-        if not urlsplit(entry).hostname:
+        if not parts.hostname:
             raise FeedListError(f"{where}: URL has no host: {entry!r}")
-        return entry
+        return parts._replace(scheme=scheme).geturl()
     if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
         raise FeedListError(f"{where}: scheme {scheme!r} is not allowed (use http(s) or a local path)")
     return os.path.normpath(os.path.join(base_dir, os.path.expanduser(entry)))

@@ -9,6 +9,7 @@ becomes one reject, so the bytes are kept and the count still reconciles.
 from __future__ import annotations
 
 import calendar
+import io
 import datetime as dt
 from typing import Any, NamedTuple
 
@@ -31,7 +32,7 @@ class FeedResult(NamedTuple):
 def feed_report(source: FeedSource, status: str, **fields: Any) -> dict[str, Any]:
     """One feed's line in the run manifest."""
     return {"feed": source.location, "name": source.name, "status": status, "bytes": 0,
-            "entries": 0, "bozo": None, "error": None, "reason": None, **fields}
+            "entries": 0, "format": None, "bozo": None, "error": None, "reason": None, **fields}
 
 
 def failed_feed(source: FeedSource, reason: str, message: str, data: bytes | None = None) -> FeedResult:
@@ -90,7 +91,8 @@ def parse_feed(source: FeedSource, data: bytes) -> FeedResult:
     """Parse one feed's bytes into raw articles, rejects and a report."""
     if not data.strip():
         return failed_feed(source, r.FEED_MALFORMED, "feed is empty (0 bytes of content)", data)
-    parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=True)
+    # A stream, never bytes: feedparser opens bytes that name a local file or fetches a URL.
+    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True)
     bozo = one_line(str(parsed.get("bozo_exception"))) if parsed.get("bozo") else None
     if not parsed.entries and (bozo or not parsed.get("version")):
         return failed_feed(source, r.FEED_MALFORMED,

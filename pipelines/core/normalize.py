@@ -51,6 +51,10 @@ def normalize_article(raw: dict[str, Any], run_id: str, ingested_at: dt.datetime
             return reject(r.BAD_URL, f"link is not an absolute http(s) URL: {url[:200]!r}")
 
     published = raw.get("published_at")
+    if published is not None:
+        if published.tzinfo is None:  # readers give UTC; a naive time from elsewhere is read as UTC
+            published = published.replace(tzinfo=dt.timezone.utc)
+        published = published.astimezone(dt.timezone.utc)
     if published is not None and published > ingested_at + FUTURE_TOLERANCE:
         return reject(r.FUTURE_PUBLISHED_DATE,
                       f"published_at {published.isoformat()} is after the run started")

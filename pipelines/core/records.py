@@ -73,13 +73,14 @@ class Reject:
         }
 
 
-def stage_error(stage: str, record: dict[str, Any], exc: Exception) -> Reject:
-    """A reject for a record a stage's code failed on: the run goes on, the record is kept whole."""
+def stage_error(stage: str, record: dict[str, Any], exc: Exception, payload: bytes | None = None) -> Reject:
+    """A reject for a record a stage's code failed on: the run goes on, the record is kept whole
+    (``payload``, or the record as JSON)."""
     return Reject(stage, STAGE_ERROR, f"{type(exc).__name__}: {exc}",
                   record.get("source_type") or "unknown",
                   record.get("source") or record.get("feed_url") or record.get("url") or "",
                   guid=record.get("guid"), title=str(record.get("title") or "")[:500] or None,
-                  payload=json_payload(record))
+                  payload=json_payload(record) if payload is None else payload)
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -94,9 +95,9 @@ def json_payload(record: dict[str, Any]) -> bytes:
 
 
 def stable_hash(*parts: str | None, length: int = 32) -> str:
-    """Hex sha256 over ``parts`` joined by a unit separator; None counts as empty."""
-    joined = "\x1f".join(part or "" for part in parts)
-    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:length]
+    """Hex sha256 over ``parts`` (encoded as a JSON list, so no two part lists collide)."""
+    encoded = json.dumps([part or "" for part in parts], ensure_ascii=False)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:length]
 
 
 def article_id(source_type: str, feed_url: str | None, guid: str | None,

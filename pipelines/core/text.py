@@ -62,8 +62,9 @@ def normalize_text(text: str) -> str:
 
     Single newlines inside a paragraph become spaces (hard-wrapped text).
     """
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = unicodedata.normalize("NFC", text)  # after the deletions, which can join a letter and its mark
     paragraphs = (_SPACE_RE.sub(" ", p.replace("\n", " ")).strip() for p in _BLANKS_RE.split(text))
     return "\n\n".join(p for p in paragraphs if p)
 

@@ -43,7 +43,10 @@ class ParseDocumentFn(beam.DoFn):
                 STAGE, r.DOCUMENT_TOO_LARGE, f"document is larger than {MAX_DOCUMENT_BYTES} bytes",
                 "document", path, payload=data))
             return
-        parsed = parse_document(path, data)
+        try:
+            parsed = parse_document(path, data)
+        except Exception as exc:  # one bad document must not stop the run; it goes to rejects
+            parsed = r.stage_error(STAGE, {"source_type": "document", "source": path}, exc, payload=data)
         if isinstance(parsed, r.Reject):
             LOG.warning("rejected document %s: %s %s", path, parsed.reason, parsed.message)
             yield beam.pvalue.TaggedOutput(REJECTS, parsed)

@@ -45,7 +45,10 @@ def read_feed(source: FeedSource) -> FeedResult:
         data = read_feed_bytes(source)
     except FetchError as exc:
         return failed_feed(source, exc.reason, str(exc))
-    return parse_feed(source, data)
+    try:
+        return parse_feed(source, data)
+    except Exception as exc:  # one bad feed must not stop the run; it is reported and kept
+        return failed_feed(source, r.STAGE_ERROR, f"{type(exc).__name__}: {exc}", data)
 
 
 class ReadFeedFn(beam.DoFn):

@@ -1,6 +1,7 @@
 """Output tag names shared by the stages."""
 
 ARTICLES = "articles"
+ROWS = "rows"
 REJECTS = "rejects"
 DUPLICATES = "duplicates"
 REPORTS = "reports"

@@ -1,7 +1,7 @@
 """Validation: row-level schema checks, batching, and Great Expectations per batch.
 
-CheckRows    in: article rows; out: ``articles`` (rows that fit the schema) and
-             ``rejects`` (``Reject`` with reason SCHEMA_VIOLATION).
+CheckRows    in: article or duplicate rows; out: ``rows`` (rows that fit the table's
+             schema) and ``rejects`` (``Reject`` with reason SCHEMA_VIOLATION).
 BatchRows    in: rows of one table; out: ``RowBatch``es, one per future Parquet file.
 ValidateBatches
              in: ``RowBatch``es; out: ``valid`` and ``quarantined``, each
@@ -16,14 +16,13 @@ import datetime as dt
 import logging
 
 import apache_beam as beam
-import pyarrow as pa
 
 import schemas
 from pipelines.core import records as r
 from pipelines.core.batches import make_batches, partition_of, shard_of
 from pipelines.core.normalize import FUTURE_TOLERANCE
 from pipelines.core.validation import BatchValidator
-from pipelines.transforms.tags import ARTICLES, QUARANTINED, REJECTS, VALID
+from pipelines.transforms.tags import QUARANTINED, REJECTS, ROWS, VALID
 
 STAGE = "validate"
 DEFAULT_BATCH_SIZE = 10_000
@@ -32,8 +31,11 @@ LOG = logging.getLogger("news_ingest")
 
 
 class CheckRowFn(beam.DoFn):
+    def __init__(self, table: str) -> None:
+        self.table = table
+
     def process(self, row: dict):
-        problems = schemas.check_row(row, schemas.ARTICLE_SCHEMA)
+        problems = schemas.check_row(row, schemas.TABLE_SCHEMAS[self.table])
         if problems:
             yield beam.pvalue.TaggedOutput(REJECTS, r.Reject(
                 STAGE, r.SCHEMA_VIOLATION, "; ".join(problems), row.get("source_type") or "unknown",
@@ -45,8 +47,14 @@ class CheckRowFn(beam.DoFn):
 
 
 class CheckRows(beam.PTransform):
+    def __init__(self, table: str = "articles") -> None:
+        super().__init__()
+        if table not in schemas.TABLE_SCHEMAS or table == "rejects":
+            raise ValueError(f"CheckRows checks articles or duplicates, not {table!r}")
+        self.table = table
+
     def expand(self, rows):
-        return rows | "CheckRow" >> beam.ParDo(CheckRowFn()).with_outputs(REJECTS, main=ARTICLES)
+        return rows | "CheckRow" >> beam.ParDo(CheckRowFn(self.table)).with_outputs(REJECTS, main=ROWS)
 
 
 class BatchRows(beam.PTransform):
@@ -80,14 +88,8 @@ class ValidateBatchFn(beam.DoFn):
     def process(self, batch):
         now = dt.datetime.now(dt.timezone.utc)
         parameters = {"now": now, "max_published_at": now + FUTURE_TOLERANCE}
-        try:
-            outcome = self.validator.validate(batch.to_arrow(), parameters)
-        except (pa.ArrowException, ValueError, TypeError) as exc:
-            # Rows that do not fit the schema cannot be validated: quarantine them with the reason.
-            result = {"success": False, "error": f"{type(exc).__name__}: {exc}",
-                      "summary": {"rows": len(batch.rows), "failed": ["schema"]}}
-            yield beam.pvalue.TaggedOutput(QUARANTINED, (batch, result))
-            return
+        # Rows were checked against the schema before batching, so to_arrow() raising here is a bug.
+        outcome = self.validator.validate(batch.to_arrow(), parameters)
         if outcome.success:
             yield beam.pvalue.TaggedOutput(VALID, (batch, outcome.result))
         else:

@@ -41,6 +41,9 @@ def test_datelines_are_split_off(text, location, credit, qualifier, rest):
     "NATO (Reuters) says: no.",
     "",
     "Plain text with no dateline at all.",
+    "EXCLUSIVE — The company said it would cut jobs.",  # a rubric, not a place
+    "BREAKING -- Markets fall.",
+    "US, EU — trade deal reached.",  # two letters without a credit is not a place
 ])
 def test_ordinary_openings_are_left_alone(text):
     dateline, rest = parse_dateline(text)

@@ -107,13 +107,11 @@ def test_is_remote(location, remote):
     assert FeedSource(location).is_remote is remote
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: parse_feed_list accepts 'HTTPS://...' as an http(s) URL (scheme compared "
-                          "lower-cased) but keeps it as written, and FeedSource.is_remote is case-sensitive, "
-                          "so the feed is treated as a local path")
 def test_upper_case_scheme_is_remote():
-    [source] = parse_feed_list("feeds:\n  - HTTPS://ex.com/rss\n", BASE)
+    [source] = parse_feed_list("feeds:\n  - HTTPS://ex.com/rss\n  - https://ex.com/rss\n", BASE)
     assert source.is_remote
+    assert source.location == "https://ex.com/rss"
+    assert FeedSource("HTTP://ex.com/rss").is_remote
 
 
 # --- load_feed_list ---------------------------------------------------------------------------------

@@ -189,9 +189,6 @@ def test_unusable_bytes_become_one_reject(data, fragment):
     assert fragment in report["error"] and report["name"] == "Ex"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: parse_feed hands the raw bytes to feedparser.parse, which treats bytes that "
-                          "name an existing file as a path and reads that local file")
 def test_bytes_that_look_like_a_path_are_not_opened(tmp_path):
     secret = tmp_path / "local.rss"
     secret.write_bytes((FEEDS / "world.rss").read_bytes())

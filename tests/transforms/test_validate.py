@@ -17,7 +17,7 @@ def test_check_rows_rejects_rows_that_do_not_fit_the_schema():
     wrong = article_row(guid="wrong", word_count="7")
     with TestPipeline() as p:
         out = p | beam.Create([good, missing, wrong]) | CheckRows()
-        assert_that(out.articles | beam.Map(lambda r: r["guid"]), equal_to(["good"]), label="Articles")
+        assert_that(out.rows | beam.Map(lambda r: r["guid"]), equal_to(["good"]), label="Articles")
         assert_that(out.rejects | beam.Map(lambda rej: (rej.guid, rej.reason, rej.message)),
                     equal_to([("missing", "SCHEMA_VIOLATION", "missing column 'word_count'"),
                               ("wrong", "SCHEMA_VIOLATION", "word_count: expected int, got str")]),
