@@ -16,6 +16,7 @@ from typing import Sequence
 
 import pipelines
 from pipelines.config import RunConfig, new_run_id
+from pipelines.core.near_dedupe import NearConfig
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 LOG = logging.getLogger("news_ingest")
@@ -56,6 +57,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line and exit 2, never a traceback
         self.print_usage(sys.stderr)
@@ -85,6 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="most rows per validated batch and Parquet file (default: 10000)")
     run.add_argument("--shards", type=_positive, default=2, metavar="N",
                      help="parallel batches per partition (default: 2)")
+    dedup = run.add_argument_group("deduplication (defaults and why: README, 'Deduplication')")
+    dedup.add_argument("--no-near-duplicates", action="store_true",
+                       help="exact keys only (guid, canonical URL, content hash)")
+    dedup.add_argument("--near-jaccard", type=_fraction, default=NearConfig.jaccard, metavar="J",
+                       help=f"shingle Jaccard that makes two texts one story (default {NearConfig.jaccard})")
+    dedup.add_argument("--near-containment", type=_fraction, default=NearConfig.containment, metavar="C",
+                       help="share of the smaller text's shingles found in the larger that makes a trimmed "
+                            f"copy (default {NearConfig.containment})")
+    dedup.add_argument("--near-bands", type=_positive, default=NearConfig.bands, metavar="B",
+                       help=f"LSH bands over {NearConfig.num_perm} permutations; more bands, more candidates "
+                            f"(default {NearConfig.bands}; must divide {NearConfig.num_perm})")
+    dedup.add_argument("--near-min-words", type=_positive, default=NearConfig.min_words, metavar="N",
+                       help=f"shorter texts never merge on text alone (default {NearConfig.min_words})")
+    dedup.add_argument("--no-seen-index", action="store_true",
+                       help="do not deduplicate against earlier runs (and do not extend the seen-index)")
+    dedup.add_argument("--seen-retention-days", type=_positive, default=30, metavar="DAYS",
+                       help="how far back the seen-index reaches (default 30)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, summary only")
     run.add_argument("-v", "--verbose", action="store_true",
                      help="library logs and full tracebacks, for debugging")
@@ -159,6 +187,9 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
     except SuiteError as exc:
         raise UsageError(str(exc)) from None
     try:
+        near = None if args.no_near_duplicates else NearConfig(
+            jaccard=args.near_jaccard, containment=args.near_containment, bands=args.near_bands,
+            min_words=args.near_min_words)
         config = RunConfig(
             output=_absolute(args.output),
             documents_pattern=documents,
@@ -168,6 +199,9 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
             started_at=started,
             batch_size=args.batch_size,
             shards=args.shards,
+            near=near,
+            seen_index=not args.no_seen_index,
+            retention=dt.timedelta(days=args.seen_retention_days),
             beam_args=tuple(beam_args),
         )
     except ValueError as exc:

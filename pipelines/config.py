@@ -7,6 +7,8 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
+from pipelines.core.near_dedupe import NearConfig
+
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -25,6 +27,9 @@ class RunConfig:
     started_at: dt.datetime
     batch_size: int = 10_000
     shards: int = 2
+    near: NearConfig | None = field(default_factory=NearConfig)  # None: exact dedup only
+    seen_index: bool = True  # deduplicate against earlier runs' output
+    retention: dt.timedelta = dt.timedelta(days=30)  # how far back the seen-index reaches
     beam_args: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -34,3 +39,5 @@ class RunConfig:
             raise ValueError("started_at must be UTC")
         if self.batch_size < 1 or self.shards < 1:
             raise ValueError("batch size and shards must be at least 1")
+        if self.retention <= dt.timedelta(0):
+            raise ValueError("the seen-index retention must be positive")

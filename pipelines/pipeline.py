@@ -2,9 +2,10 @@
 
     ReadDocuments ─┐
                    ├─ Normalize ─ Deduplicate ─ Enrich ─ CheckRows ─ Batch ─ Validate ─ WriteParquet
-    ReadFeeds ─────┘        (every stage's rejects) ─────────────────── Batch ─ Validate ─ WriteParquet
-                                       (duplicates) ─────────────────── Batch ─ Validate ─ WriteParquet
-    read count + file records + feed reports ─ WriteManifest
+    ReadFeeds ─────┘     │  (every stage's rejects) ─────────────────── Batch ─ Validate ─ WriteParquet
+    ReadSeenIndex ───────┘             (duplicates) ─ CheckRows ─────── Batch ─ Validate ─ WriteParquet
+    kept keys + written locations ─ StageIndexEntries ─┐
+    read count + file records + feed reports ──────────┴─ WriteManifest (commits index, writes manifest)
 
 :func:`build_pipeline` only wires transforms (usable in tests and other
 pipelines); :func:`run` executes it and returns the manifest.
@@ -31,6 +32,7 @@ from pipelines.transforms import (
     ReadFeeds, ValidateBatches, WriteManifest, WriteParquetBatches,
 )
 from pipelines.transforms.manifest import manifest_path
+from pipelines.transforms.seen_index import ReadSeenIndex, StageIndexEntries
 from pipelines.transforms.tags import QUARANTINED, VALID
 
 LOG = logging.getLogger("news_ingest")
@@ -69,7 +71,7 @@ class _ValidateAndWriteTable(beam.PTransform):
         written = checked[VALID] | "Write" >> WriteParquetBatches(config.output, config.run_id, self.destination)
         quarantined = checked[QUARANTINED] | "Quarantine" >> WriteParquetBatches(
             config.output, config.run_id, "quarantine")
-        return (written, quarantined) | "Files" >> beam.Flatten()
+        return (written.files, quarantined.files) | "Files" >> beam.Flatten(), written.locations
 
 
 def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource]):
@@ -87,7 +89,12 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
 
     raw = inputs | "MergeInputs" >> beam.Flatten(pipeline=p)
     normalized = raw | "Normalize" >> NormalizeArticles(config.run_id, config.started_at)
-    deduplicated = normalized.articles | "Deduplicate" >> DeduplicateArticles()
+    earlier = None
+    if config.seen_index:
+        earlier = p | "ReadSeenIndex" >> ReadSeenIndex(config.output, config.started_at - config.retention,
+                                                       config.near)
+    deduplicated = normalized.articles | "Deduplicate" >> DeduplicateArticles(
+        near=config.near, earlier=earlier, output=config.output)
     enriched = deduplicated.articles | "Enrich" >> EnrichArticles()
     checked = enriched.articles | "CheckRows" >> CheckRows("articles")
     checked_duplicates = deduplicated.duplicates | "CheckDuplicateRows" >> CheckRows("duplicates")
@@ -98,11 +105,11 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
         | "MergeRejects" >> beam.Flatten(pipeline=p)
         | "RejectRows" >> beam.Map(lambda reject: reject.to_row(config.run_id, config.started_at))
     )
-    files = (
-        checked.rows | "Articles" >> _ValidateAndWriteTable("articles", "articles", config),
-        checked_duplicates.rows | "Duplicates" >> _ValidateAndWriteTable("duplicates", "duplicates", config),
-        reject_rows | "Rejects" >> _ValidateAndWriteTable("rejects", "rejects", config),
-    )
+    article_files, locations = checked.rows | "Articles" >> _ValidateAndWriteTable("articles", "articles", config)
+    duplicate_files, _ = checked_duplicates.rows | "Duplicates" >> _ValidateAndWriteTable(
+        "duplicates", "duplicates", config)
+    reject_files, _ = reject_rows | "Rejects" >> _ValidateAndWriteTable("rejects", "rejects", config)
+    files = (article_files, duplicate_files, reject_files)
     read_count = (  # every input record leaves a reader as an article or a reject
         inputs + reader_rejects
         | "MergeReads" >> beam.Flatten(pipeline=p)
@@ -114,6 +121,9 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
     ]
     if reports:
         items.append(reports[0] | "FeedItems" >> beam.Map(lambda r: ("feed", r)))
+    if config.seen_index:
+        items.append((deduplicated.keys, locations) | "StageIndex" >> StageIndexEntries(
+            config.output, config.run_id, config.started_at, config.near, config.shards))
     return (
         items
         | "MergeManifestItems" >> beam.Flatten()

@@ -35,8 +35,15 @@ def publish_bytes(data: bytes, final_path: str, staging_path: str) -> None:
     """Write ``data`` to ``staging_path`` and rename it to ``final_path`` (replacing it)."""
     with FileSystems.create(staging_path) as handle:
         handle.write(data)
-    _ensure_parent(final_path)
-    FileSystems.rename([staging_path], [final_path])
+    publish_staged([staging_path], [final_path])
+
+
+def publish_staged(staging_paths: list[str], final_paths: list[str]) -> None:
+    """Rename completely written staged files to their final names."""
+    for final_path in final_paths:
+        _ensure_parent(final_path)
+    if staging_paths:
+        FileSystems.rename(list(staging_paths), list(final_paths))
 
 
 def json_bytes(obj: Any) -> bytes:

@@ -90,6 +90,19 @@ REJECT_SCHEMA = pa.schema(
     metadata={"news_ingest.table": "rejects", "news_ingest.schema_version": SCHEMA_VERSION},
 )
 
+# The seen-index (<output>/_index/): what earlier runs wrote, so later runs do not write it again.
+SEEN_SCHEMA = pa.schema(
+    [
+        _f("kind", pa.string(), False, "Key kind: 'guid', 'url', 'content' or 'band'."),
+        _f("key", pa.string(), False, "The dedup key (band: '<band>:<hash>')."),
+        _f("article_id", pa.string(), False, "Kept article the key belongs to."),
+        _f("path", pa.string(), False, "Its file under articles/, relative to the output root."),
+        _f("seen_at", _TS, False, "Start of the run that wrote it; entries older than the retention are ignored."),
+        _f("run_id", pa.string(), False, "Run that wrote it."),
+    ],
+    metadata={"news_ingest.table": "seen_index", "news_ingest.schema_version": SCHEMA_VERSION},
+)
+
 # The tables. A quarantined batch keeps its table's schema under quarantine/<table>/.
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "articles": ARTICLE_SCHEMA,

@@ -220,3 +220,48 @@ def test_unwritable_output_fails_with_one_line_and_exit_1(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if "failed:" in line]
+
+
+def test_second_run_over_the_same_inputs_writes_no_new_articles(tmp_path):
+    output = tmp_path / "out"
+    first = run_cli("--seeds", str(SEEDS), "--output", str(output), "--run-id", "first", "-q")
+    second = run_cli("--seeds", str(SEEDS), "--output", str(output), "--run-id", "second", "-q")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    manifests = {m["run_id"]: m for m in (json.loads(p.read_text()) for p in (output / "_runs").glob("*.json"))}
+    assert manifests["first"]["counts"]["written"] == 10
+    assert manifests["second"]["counts"] == {"read": 17, "written": 0, "duplicates": 17, "rejected": 0,
+                                             "quarantined": 0}
+    assert manifests["first"]["index_files"] and all(
+        (output / f["path"]).exists() for f in manifests["first"]["index_files"])
+    # every duplicate of the second run points at an article the first run wrote
+    rows = duckdb.sql(
+        f"select d.method, a.run_id from read_parquet('{parquet_glob(output, 'duplicates')}') d "
+        f"left join read_parquet('{parquet_glob(output, 'articles')}') a on d.canonical_id = a.article_id "
+        f"where d.run_id = 'second'").fetchall()
+    assert len(rows) == 17 and {run for _, run in rows} == {"first"}
+    assert count_rows(output, "articles") == 10
+
+
+def test_near_duplicate_of_an_earlier_run_is_caught(tmp_path):
+    seeds = tmp_path / "seeds"
+    (seeds / "documents").mkdir(parents=True)
+    shutil.copy(SEED_DOCUMENT, seeds / "documents")
+    output = tmp_path / "out"
+    assert run_cli("--seeds", str(seeds), "--output", str(output), "--run-id", "one", "-q").returncode == 0
+
+    original = SEED_DOCUMENT.read_text(encoding="utf-8")
+    title, body = original.split("\n", 1)
+    paragraphs = [p for p in body.strip().split("\n\n")]
+    copy = ("---\nurl: https://syndicator.example.net/afghan-talks\nsource: Syndicator\n---\n"
+            "Afghanistan and Taliban officials talk by video\n\n"
+            + "\n\n".join(paragraphs[:7]).replace("KABUL (Agencies):", "KABUL (AP) —")
+            .replace("Sunday", "Sunday afternoon") + "\n\nCopyright 2020 The Syndicator. All rights reserved.\n")
+    (seeds / "documents" / "000_fc173cf85abe3055.txt").unlink()
+    (seeds / "documents" / "copy.txt").write_text(copy, encoding="utf-8")
+    result = run_cli("--seeds", str(seeds), "--output", str(output), "--run-id", "two", "-q")
+    assert result.returncode == 0, result.stderr
+    [(method, similarity, canonical_run)] = duckdb.sql(
+        f"select d.method, d.similarity, a.run_id from read_parquet('{parquet_glob(output, 'duplicates')}') d "
+        f"join read_parquet('{parquet_glob(output, 'articles')}') a on d.canonical_id = a.article_id").fetchall()
+    assert (method, canonical_run) == ("near", "one") and similarity >= 0.9
+    assert count_rows(output, "articles") == 1

@@ -17,9 +17,10 @@ import datetime as dt
 import re
 from typing import Any, Iterable
 
+from pipelines.core.records import stable_hash
 from pipelines.core.text import word_count
 
-METHODS = ("guid", "url", "content")
+METHODS = ("guid", "url", "content")  # exact passes, in order; "near" follows them
 # Below this many words a body is too short to call two records the same story by text alone.
 MIN_CONTENT_WORDS = 25
 
@@ -34,19 +35,35 @@ _FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 def dedup_key(row: Row, method: str) -> str | None:
     """The row's key for ``method``, or None when the row has none (it then merges with nothing).
 
-    guid: a guid that is an absolute URI (``tag:``, ``urn:``, ``http...``) is global; any
-    other ("12345", "2020/03/4411") only means something within its own feed.
+    guid: the fallback chain of feed readers. A guid that is an absolute URI (``tag:``,
+    ``urn:``, ``http...``) is global; any other ("12345", "2020/03/4411") means something
+    only within its own feed. A record without a guid is identified by its canonical link
+    (the ``url`` pass), and one with neither by a hash of feed, link, title and date.
     """
     if method == "guid":
         guid = row.get("guid")
-        if not guid:
+        if guid:
+            return guid if _URI_RE.match(guid) else f"{row.get('feed_url')}\x1f{guid}"
+        if row.get("canonical_url"):
             return None
-        return guid if _URI_RE.match(guid) else f"{row.get('feed_url')}\x1f{guid}"
+        published = row["published_at"].isoformat() if row.get("published_at") else ""
+        return "identity\x1f" + stable_hash(row.get("feed_url"), row.get("url"), row["title"].casefold(), published)
     if method == "url":
         return row.get("canonical_url")
     if method == "content":
         return row["content_hash"] if word_count(row["body"]) >= MIN_CONTENT_WORDS else None
     raise ValueError(f"unknown dedup method {method!r}; expected one of {METHODS}")
+
+
+def same_entry(a: Row, b: Row) -> bool:
+    """Whether two records sharing a guid really are one entry.
+
+    Some feeds repeat one guid on every item; a shared guid counts only when the link,
+    the title or the content agrees as well.
+    """
+    if a.get("canonical_url") and a.get("canonical_url") == b.get("canonical_url"):
+        return True
+    return a["title"].casefold() == b["title"].casefold() or a["content_hash"] == b["content_hash"]
 
 
 def priority(row: Row) -> tuple:
@@ -58,12 +75,31 @@ def priority(row: Row) -> tuple:
 def merge_clusters(clusters: Iterable[Cluster], method: str) -> Cluster:
     """Merge clusters that share a ``method`` key into one, kept row chosen by :func:`priority`."""
     ordered = sorted(clusters, key=lambda cluster: priority(cluster[0]))
-    kept, dropped = ordered[0]
+    return absorb(ordered[0], [(cluster, method, 1.0) for cluster in ordered[1:]])
+
+
+def merge_group(clusters: Iterable[Cluster], method: str) -> list[Cluster]:
+    """Merge the clusters of one key group; for guids only those that :func:`same_entry` agrees on."""
+    if method != "guid":
+        return [merge_clusters(clusters, method)]
+    remaining = sorted(clusters, key=lambda cluster: priority(cluster[0]))
+    merged = []
+    while remaining:
+        leader = remaining[0]
+        group = [c for c in remaining if c is leader or same_entry(leader[0], c[0])]
+        merged.append(merge_clusters(group, method))
+        remaining = [c for c in remaining if not any(c is g for g in group)]
+    return merged
+
+
+def absorb(kept: Cluster, members: Iterable[tuple[Cluster, str, float]]) -> Cluster:
+    """``kept`` with other clusters moved under it, each with its method and similarity."""
+    row, dropped = kept
     dropped = list(dropped)
-    for loser, loser_dropped in ordered[1:]:
-        dropped.append((loser, method, 1.0))
-        dropped.extend(loser_dropped)
-    return kept, dropped
+    for (member_row, member_dropped), method, similarity in members:
+        dropped.append((member_row, method, similarity))
+        dropped.extend(member_dropped)
+    return row, dropped
 
 
 def kept_row(cluster: Cluster) -> Row:

@@ -1,7 +1,8 @@
 """WriteParquetBatches: validated batches -> Parquet files published atomically.
 
-In:  ``(RowBatch, gx_result_dict)`` pairs. Out: one manifest file record per
-file written (``core.manifest.file_record``).
+In:  ``(RowBatch, gx_result_dict)`` pairs. Out: ``files``, one manifest file record per
+file written (``core.manifest.file_record``), and ``locations``, ``(article_id, path)``
+of every row written to ``articles/`` (for the seen-index).
 
 Each batch becomes ``<output>/<destination>/<partition>/part-<run_id>-<batch_id>.parquet``
 (``quarantine/<table>/<partition>/...`` for quarantined batches), zstd, under the
@@ -10,7 +11,7 @@ table's explicit schema; its GX result goes to
 ``_staging/`` first and renamed into place. File names come from the run id and
 a hash of the batch's row ids, never from feed or document content.
 
-    files = valid | WriteParquetBatches("out", run_id, "articles")
+    written = valid | WriteParquetBatches("out", run_id, "articles")   # .files, .locations
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import apache_beam as beam
 from pipelines import storage
 from pipelines.core.batches import parquet_bytes
 from pipelines.core.manifest import COUNT_OF_DESTINATION, file_record
+from pipelines.transforms.tags import FILES, LOCATIONS
 
 LOG = logging.getLogger("news_ingest")
 
@@ -42,6 +44,9 @@ class WriteBatchFn(beam.DoFn):
         storage.publish_bytes(parquet_bytes(batch.to_arrow()), storage.join(self.output, relative),
                               storage.join(staging, f"{self.destination}-{batch.batch_id}.parquet"))
         LOG.info("wrote %s (%d rows)", relative, len(batch.rows))
+        if self.destination == "articles":
+            for row in batch.rows:
+                yield beam.pvalue.TaggedOutput(LOCATIONS, (row["article_id"], relative))
         yield file_record(self.destination, batch.table, relative, len(batch.rows), batch.batch_id,
                           validation, bool(result.get("success")), result["summary"]["failed"])
 
@@ -56,4 +61,5 @@ class WriteParquetBatches(beam.PTransform):
         self.output, self.run_id, self.destination = output, run_id, destination
 
     def expand(self, batches):
-        return batches | "WriteBatch" >> beam.ParDo(WriteBatchFn(self.output, self.run_id, self.destination))
+        return batches | "WriteBatch" >> beam.ParDo(
+            WriteBatchFn(self.output, self.run_id, self.destination)).with_outputs(LOCATIONS, main=FILES)

@@ -1,5 +1,6 @@
 import datetime as dt
 import random
+from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -53,3 +54,51 @@ def test_methods_are_checked():
         DeduplicateArticles(["near-ish"])
     with pytest.raises(ValueError):
         DeduplicateArticles([])
+
+
+KABUL = (Path(__file__).resolve().parents[2] / "seeds" / "documents" / "000_fc173cf85abe3055.txt").read_text()
+KABUL_BODY = KABUL.split("\n", 1)[1].strip()
+
+
+def near_rows():
+    paragraphs = KABUL_BODY.split("\n\n")
+
+    def row(guid, body, **kw):
+        return normalize_article(raw_article(guid=guid, url=f"https://ex.org/{guid}", title=f"T {guid}",
+                                             body=body, feed_url=f"/{guid}", **kw), RUN_ID, INGESTED_AT)
+
+    early = dt.datetime(2020, 3, 8, tzinfo=dt.timezone.utc)
+    edited = KABUL_BODY.replace("Sunday", "Sunday afternoon").replace("two hours", "about two hours")
+    figures = ("The city council approved a budget of 120 million dollars on Monday, with 45 votes in favour "
+               "and 12 against, after a debate that lasted most of the day and drew a large crowd of residents "
+               "to the chamber. The mayor said the spending plan would fund 300 new teachers and repair 18 bridges.")
+    return [
+        row("original", KABUL_BODY, published_at=early),
+        row("trimmed", "\n\n".join(paragraphs[:4])),
+        row("edited", "WASHINGTON (AP) — " + edited + "\n\nCopyright 2020 The Associated Press."),
+        row("budget-a", figures),
+        row("budget-b", figures.replace("120", "135").replace("45 votes", "39 votes").replace("12 against", "18 against")),
+        row("tiny-a", "Read more on our website."),
+        row("tiny-b", "Read more on our website."),
+    ]
+
+
+def test_near_duplicates_merge_under_the_earliest_and_hard_negatives_stay():
+    inputs = near_rows()
+    ids = {r["guid"]: r["article_id"] for r in inputs}
+    with TestPipeline() as p:
+        out = p | beam.Create(inputs) | DeduplicateArticles()
+        assert_that(out.articles | "Kept" >> beam.Map(lambda r: (r["guid"], r["cluster_size"])),
+                    equal_to([("original", 3), ("budget-a", 1), ("budget-b", 1), ("tiny-a", 1), ("tiny-b", 1)]),
+                    label="Kept")
+        assert_that(out.duplicates | "Dups" >> beam.Map(lambda d: (d["guid"], d["method"], d["canonical_id"],
+                                                                   0.9 <= d["similarity"] <= 1.0)),
+                    equal_to([("trimmed", "near", ids["original"], True),
+                              ("edited", "near", ids["original"], True)]),
+                    label="Duplicates")
+
+
+def test_near_pass_can_be_switched_off():
+    with TestPipeline() as p:
+        out = p | beam.Create(near_rows()) | DeduplicateArticles(near=None)
+        assert_that(out.duplicates, equal_to([]))

@@ -21,9 +21,11 @@ def test_writes_files_atomically_with_schema_and_validation(tmp_path):
     expected_path = f"articles/ingest_date=2026-11-27/part-{RUN_ID}-{batch.batch_id}.parquet"
     expected_validation = f"_validation/{RUN_ID}/articles-{batch.batch_id}.json"
     with TestPipeline() as p:
-        records = p | beam.Create([(batch, result)]) | WriteParquetBatches(str(tmp_path), RUN_ID, "articles")
-        assert_that(records | beam.Map(lambda r: (r["path"], r["rows"], r["validation"], r["destination"])),
-                    equal_to([(expected_path, 3, expected_validation, "articles")]))
+        written = p | beam.Create([(batch, result)]) | WriteParquetBatches(str(tmp_path), RUN_ID, "articles")
+        assert_that(written.files | beam.Map(lambda r: (r["path"], r["rows"], r["validation"], r["destination"])),
+                    equal_to([(expected_path, 3, expected_validation, "articles")]), label="Files")
+        assert_that(written.locations, equal_to([(row["article_id"], expected_path) for row in rows]),
+                    label="Locations")
     path = tmp_path / expected_path
     table = pq.read_table(path)
     assert table.schema.equals(schemas.ARTICLE_SCHEMA, check_metadata=False)

@@ -1,0 +1,176 @@
+"""Near-duplicate rules: shingles, MinHash signatures, LSH band keys and verification.
+
+MinHash comes from datasketch (``affine32`` scheme pinned, so band keys stored in the
+seen-index stay comparable across versions). LSH only proposes candidates; every
+candidate pair is verified on the exact shingle sets before anything merges.
+
+Defaults (:class:`NearConfig`) and why:
+
+- 5-word shingles over case-folded words without punctuation: long enough that two
+  different stories on one topic share few, short enough that a copy-edit changes only
+  the shingles around it.
+- 128 permutations in 32 bands of 4 rows: a pair with Jaccard 0.5 becomes a candidate
+  with probability 0.87, 0.6 with 0.99, 0.3 with 0.23. Trimmed copies (a Jaccard near
+  0.6 with containment 1.0) are caught; verification removes the false candidates.
+- Verified as duplicates when Jaccard >= 0.8, or when containment (shared shingles over
+  the smaller text's) >= 0.9 and the smaller text is at least half the larger or starts
+  like it (its first 30 words all appear in the larger): a copy cut after its first
+  paragraphs is the same story; background paragraphs reused in a follow-up are not.
+- The numbers in the smaller text must all appear in the larger: wire copies keep the
+  figures, while template stories (earnings, results, releases) differ exactly there.
+- Texts under 40 words never merge on text alone (headline-only entries, summaries).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any, Iterable, NamedTuple
+
+import numpy as np
+from datasketch import MinHash
+
+from pipelines.core.text import content_fingerprint
+
+_NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
+LEAD_WORDS = 30
+
+
+@dataclass(frozen=True)
+class NearConfig:
+    shingle_words: int = 5
+    num_perm: int = 128
+    bands: int = 32
+    jaccard: float = 0.8
+    containment: float = 0.9
+    min_size_ratio: float = 0.5
+    min_words: int = 40
+    max_bucket: int = 200  # a band bucket larger than this is boilerplate, not a story: skipped
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.shingle_words < 1 or self.min_words < self.shingle_words:
+            raise ValueError("shingle_words must be >= 1 and min_words >= shingle_words")
+        if self.bands < 1 or self.num_perm % self.bands:
+            raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands})")
+        for name in ("jaccard", "containment", "min_size_ratio"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in (0, 1]")
+        if self.max_bucket < 2:
+            raise ValueError("max_bucket must be at least 2")
+
+    @property
+    def rows(self) -> int:
+        return self.num_perm // self.bands
+
+    def fingerprint(self) -> str:
+        """What band keys depend on; stored with the seen-index to detect a change."""
+        return f"affine32:{self.seed}:{self.num_perm}:{self.bands}:{self.shingle_words}"
+
+
+class Sketch(NamedTuple):
+    """What verification needs of one article: its shingles, its lead's shingles, its numbers."""
+
+    article_id: str
+    shingles: frozenset
+    lead: frozenset  # shingles of the first LEAD_WORDS words
+    numbers: frozenset
+
+
+def _shingles(words: list[str], k: int) -> frozenset:
+    if len(words) < k:
+        return frozenset()
+    return frozenset(zlib.crc32(" ".join(words[i:i + k]).encode("utf-8")) for i in range(len(words) - k + 1))
+
+
+def shingle_hashes(text: str, k: int) -> frozenset:
+    """32-bit CRC hashes of the k-word shingles of the text's fingerprint (deterministic)."""
+    return _shingles(content_fingerprint(text).split(), k)
+
+
+def numbers_in(text: str) -> frozenset:
+    """The numbers a text states, thousands separators removed ("5,000" == "5000")."""
+    return frozenset(m.replace(",", "") .rstrip(".") for m in _NUMBER_RE.findall(text))
+
+
+def sketch(article_id: str, text: str, config: NearConfig) -> Sketch | None:
+    """The article's sketch, or None when the text is too short to merge on."""
+    words = content_fingerprint(text).split()
+    if len(words) < config.min_words:
+        return None
+    k = config.shingle_words
+    return Sketch(article_id, _shingles(words, k), _shingles(words[:LEAD_WORDS], k), numbers_in(text))
+
+
+def band_keys(shingles: Iterable[int], config: NearConfig) -> list[str]:
+    """One key per LSH band: ``"<band>:<hash of the band's minhash values>"``."""
+    minhash = MinHash(num_perm=config.num_perm, seed=config.seed, hashfunc=int, scheme="affine32")
+    minhash.update_batch(sorted(shingles))
+    values = np.asarray(minhash.hashvalues, dtype=np.uint32).reshape(config.bands, config.rows)
+    return [f"{band}:{zlib.crc32(row.tobytes()):08x}" for band, row in enumerate(values)]
+
+
+class Similarity(NamedTuple):
+    jaccard: float
+    containment: float
+    size_ratio: float
+
+    @property
+    def score(self) -> float:
+        """The similarity reported in ``duplicates/``: the larger of Jaccard and containment."""
+        return round(max(self.jaccard, self.containment), 4)
+
+
+def similarity(a: Sketch, b: Sketch) -> Similarity:
+    if not a.shingles or not b.shingles:
+        return Similarity(0.0, 0.0, 0.0)
+    shared = len(a.shingles & b.shingles)
+    smaller, larger = sorted((len(a.shingles), len(b.shingles)))
+    return Similarity(shared / (len(a.shingles) + len(b.shingles) - shared), shared / smaller, smaller / larger)
+
+
+def verify(a: Sketch, b: Sketch, config: NearConfig) -> float | None:
+    """The pair's similarity score when they are the same story, else None."""
+    sim = similarity(a, b)
+    small, large = sorted((a, b), key=lambda s: (len(s.shingles), s.article_id))
+    trimmed_copy = sim.size_ratio >= config.min_size_ratio or small.lead <= large.shingles
+    same = sim.jaccard >= config.jaccard or (sim.containment >= config.containment and trimmed_copy)
+    if not same:
+        return None
+    if not small.numbers <= large.numbers:
+        return None
+    return sim.score
+
+
+def candidate_pairs(ids: Iterable[str], config: NearConfig) -> list[tuple[str, str]]:
+    """Ordered pairs of a band bucket; none for a bucket over ``max_bucket`` (boilerplate)."""
+    members = sorted(set(ids))
+    if len(members) < 2 or len(members) > config.max_bucket:
+        return []
+    return [(a, b) for i, a in enumerate(members) for b in members[i + 1:]]
+
+
+def leader_clusters(edges: Iterable[tuple[str, str, float]],
+                    priorities: dict[str, Any]) -> dict[str, tuple[str, float]]:
+    """Group verified pairs into clusters around leaders: ``{member: (leader, similarity)}``.
+
+    Members are taken in kept-article order (``priorities``, smallest first). The first
+    unassigned one leads a cluster, and joins it everyone it was verified against that is
+    still unassigned. No chaining: a member is always verified against its own leader, so
+    A~B and B~C never merge A with C unless A~C. Deterministic for any edge order.
+    """
+    neighbours: dict[str, dict[str, float]] = {}
+    for a, b, score in edges:
+        neighbours.setdefault(a, {})[b] = score
+        neighbours.setdefault(b, {})[a] = score
+    assigned: dict[str, tuple[str, float]] = {}
+    leaders: set[str] = set()
+    for node in sorted(neighbours, key=lambda n: priorities[n]):
+        if node in assigned or node in leaders:
+            continue
+        leaders.add(node)
+        for other, score in sorted(neighbours[node].items(), key=lambda item: priorities[item[0]]):
+            if other not in assigned and other not in leaders:
+                assigned[other] = (node, score)
+    return assigned

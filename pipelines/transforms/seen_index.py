@@ -1,0 +1,214 @@
+"""The seen-index in Beam: read it, drop what earlier runs wrote, and stage this run's entries.
+
+ReadSeenIndex      in: the pipeline root; out: index entries (dicts, ``schemas.SEEN_SCHEMA``)
+                   younger than the retention window.
+DropSeenClusters   in: dedup clusters; out: ``articles`` (clusters never seen before) and
+                   ``duplicates`` (duplicate rows of seen clusters, ``canonical_id`` = the
+                   earlier run's article). Near matches are verified against the earlier
+                   article's text, read from its file under ``articles/``.
+StageIndexEntries  in: ``(article_id, keys)`` of kept clusters and ``(article_id, path)`` of
+                   written articles; out: ``("index", staged_path, relative_final_path, rows)``. The
+                   manifest step renames them into ``_index/`` (the run's commit).
+
+    index = p | ReadSeenIndex("out", since, near)
+    fresh = clusters | DropSeenClusters(index, near)        # fresh.articles, fresh.duplicates
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import storage
+from pipelines.core.batches import parquet_bytes
+from pipelines.core.dedupe import duplicate_rows
+from pipelines.core.near_dedupe import NearConfig, band_keys, sketch, verify
+from pipelines.core.records import stable_hash
+from pipelines.core.seen_index import INDEX_DIR, best_match, exact_keys, index_table, read_index_file
+from pipelines.transforms.tags import ARTICLES, DUPLICATES
+
+LOG = logging.getLogger("news_ingest")
+INDEX_FILE_ROWS = 200_000
+
+
+class ReadIndexFileFn(beam.DoFn):
+    def __init__(self, since: dt.datetime, near: NearConfig | None) -> None:
+        self.since, self.near = since, near
+
+    def process(self, readable: fileio.ReadableFile):
+        with readable.open() as handle:
+            rows, incompatible = read_index_file(handle, self.since, self.near)
+        if incompatible:
+            LOG.warning("seen-index %s was written with other near-duplicate parameters: "
+                        "its band keys are ignored", readable.metadata.path)
+        yield from rows
+
+
+class ReadSeenIndex(beam.PTransform):
+    def __init__(self, output: str, since: dt.datetime, near: NearConfig | None) -> None:
+        super().__init__()
+        if since.utcoffset() != dt.timedelta(0):
+            raise ValueError("since must be an aware UTC datetime")
+        self.pattern = storage.join(output, INDEX_DIR, "*.parquet")
+        self.since, self.near = since, near
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "MatchIndex" >> fileio.MatchFiles(self.pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+            | "OpenIndex" >> fileio.ReadMatches()
+            | "ReadIndexFile" >> beam.ParDo(ReadIndexFileFn(self.since, self.near))
+        )
+
+
+def _cluster_id(cluster) -> str:
+    return cluster[0]["article_id"]
+
+
+class ReadEarlierBodiesFn(beam.DoFn):
+    """(path, [(cluster_id, old_id)]) -> (cluster_id, (old Sketch, old_id)) for each candidate."""
+
+    def __init__(self, output: str, near: NearConfig) -> None:
+        self.output, self.near = output, near
+
+    def process(self, element):
+        path, candidates = element
+        candidates = list(candidates)
+        wanted = {old_id for _, old_id in candidates}
+        full_path = storage.join(self.output, path)
+        if not FileSystems.exists(full_path):
+            LOG.warning("seen-index points at a missing file %s: its near matches are skipped", path)
+            return
+        with FileSystems.open(full_path) as handle:
+            table = pq.read_table(handle, columns=["article_id", "body"])
+        sketches = {row["article_id"]: sketch(row["article_id"], row["body"], self.near)
+                    for row in table.to_pylist() if row["article_id"] in wanted}
+        for cluster_id, old_id in candidates:
+            if sketches.get(old_id) is not None:
+                yield cluster_id, (sketches[old_id], old_id)
+
+
+def _verify_earlier(element, near: NearConfig):
+    cluster_id, joined = element
+    for new_sketch in joined["new"]:
+        for old_sketch, old_id in joined["old"]:
+            score = verify(new_sketch, old_sketch, near)
+            if score is not None:
+                yield cluster_id, ("near", old_id, score)
+
+
+def _split_seen(element):
+    cluster_id, joined = element
+    for cluster in joined["cluster"]:
+        match = best_match((kind, old_id) for kind, old_id, _ in joined["match"])
+        if match is None:
+            yield cluster
+            continue
+        kind, old_id = match
+        score = max(s for k, o, s in joined["match"] if (k, o) == match)
+        kept, dropped = cluster
+        for row in duplicate_rows(({"article_id": old_id}, [(kept, kind, score), *dropped])):
+            yield beam.pvalue.TaggedOutput(DUPLICATES, row)
+
+
+class DropSeenClusters(beam.PTransform):
+    def __init__(self, index, output: str, near: NearConfig | None) -> None:
+        super().__init__()
+        self.index, self.output, self.near = index, output, near
+
+    def expand(self, clusters):
+        near = self.near
+        by_id = clusters | "KeyById" >> beam.Map(lambda c: (_cluster_id(c), c))
+        new_keys = clusters | "ExactKeys" >> beam.FlatMap(
+            lambda c: [(f"{kind}\x1f{key}", _cluster_id(c)) for kind, key in exact_keys(c)])
+        old_keys = (
+            self.index
+            | "ExactEntries" >> beam.Filter(lambda row: row["kind"] != "band")
+            | "KeyEntries" >> beam.Map(lambda row: (f"{row['kind']}\x1f{row['key']}", (row["kind"], row["article_id"])))
+        )
+        matches = [
+            {"new": new_keys, "old": old_keys}
+            | "JoinExact" >> beam.CoGroupByKey()
+            | "ExactMatches" >> beam.FlatMap(lambda e: [(cid, (kind, old_id, 1.0))
+                                                       for cid in e[1]["new"] for kind, old_id in e[1]["old"]])
+        ]
+        if near is not None:
+            new_sketches = clusters | "Sketch" >> beam.FlatMap(
+                lambda c: [(_cluster_id(c), s)] if (s := sketch(_cluster_id(c), c[0]["body"], near)) else [])
+            new_bands = new_sketches | "NewBands" >> beam.FlatMap(
+                lambda item: [(f"band\x1f{key}", item[0]) for key in band_keys(item[1].shingles, near)])
+            old_bands = (
+                self.index
+                | "BandEntries" >> beam.Filter(lambda row: row["kind"] == "band")
+                | "KeyBands" >> beam.Map(lambda row: (f"band\x1f{row['key']}", (row["article_id"], row["path"])))
+            )
+            earlier = (
+                {"new": new_bands, "old": old_bands}
+                | "JoinBands" >> beam.CoGroupByKey()
+                | "Candidates" >> beam.FlatMap(lambda e: [(path, (cid, old_id)) for cid in e[1]["new"]
+                                                          for old_id, path in e[1]["old"]])
+                | "DistinctCandidates" >> beam.Distinct()
+                | "GroupByFile" >> beam.GroupByKey()
+                | "ReadEarlierBodies" >> beam.ParDo(ReadEarlierBodiesFn(self.output, near))
+            )
+            matches.append(
+                {"new": new_sketches, "old": earlier}
+                | "JoinEarlier" >> beam.CoGroupByKey()
+                | "VerifyEarlier" >> beam.FlatMap(_verify_earlier, near)
+            )
+        return (
+            {"cluster": by_id, "match": matches | "AllMatches" >> beam.Flatten()}
+            | "JoinMatches" >> beam.CoGroupByKey()
+            | "SplitSeen" >> beam.FlatMap(_split_seen).with_outputs(DUPLICATES, main=ARTICLES)
+        )
+
+
+class WriteIndexPartFn(beam.DoFn):
+    def __init__(self, output: str, run_id: str, seen_at: dt.datetime, near: NearConfig | None) -> None:
+        self.output, self.run_id, self.seen_at, self.near = output, run_id, seen_at, near
+
+    def process(self, element):
+        _, rows = element
+        rows = sorted(rows, key=lambda r: (r["kind"], r["key"], r["article_id"]))
+        for start in range(0, len(rows), INDEX_FILE_ROWS):
+            chunk = rows[start:start + INDEX_FILE_ROWS]
+            name = f"part-{self.run_id}-{stable_hash(*(r['kind'] + r['key'] for r in chunk), length=16)}.parquet"
+            staged = storage.join(self.output, storage.STAGING_DIR, self.run_id, "index-" + name)
+            with FileSystems.create(staged) as handle:
+                handle.write(parquet_bytes(index_table(chunk, self.near)))
+            yield "index", staged, f"{INDEX_DIR}/{name}", len(chunk)
+
+
+def _index_rows(element, run_id: str, seen_at: dt.datetime):
+    article_id, joined = element
+    for path in joined["path"]:
+        for keys in joined["keys"]:
+            for kind, key in keys:
+                yield {"kind": kind, "key": key, "article_id": article_id, "path": path,
+                       "seen_at": seen_at, "run_id": run_id}
+
+
+class StageIndexEntries(beam.PTransform):
+    """Index rows for the articles this run wrote, staged as Parquet until the run commits."""
+
+    def __init__(self, output: str, run_id: str, seen_at: dt.datetime, near: NearConfig | None,
+                 shards: int = 2) -> None:
+        super().__init__()
+        self.output, self.run_id, self.seen_at, self.near, self.shards = output, run_id, seen_at, near, shards
+
+    def expand(self, inputs):
+        keys, paths = inputs
+        shards = self.shards
+        return (
+            {"keys": keys, "path": paths}
+            | "JoinKeysToFiles" >> beam.CoGroupByKey()
+            | "IndexRows" >> beam.FlatMap(_index_rows, self.run_id, self.seen_at)
+            | "KeyByShard" >> beam.Map(lambda row: (int(row["article_id"][:8], 16) % shards, row))
+            | "GroupShard" >> beam.GroupByKey()
+            | "WriteIndexPart" >> beam.ParDo(WriteIndexPartFn(self.output, self.run_id, self.seen_at, self.near))
+        )
