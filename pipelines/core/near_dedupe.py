@@ -16,8 +16,9 @@ Defaults (:class:`NearConfig`) and why:
   the smaller text's) >= 0.9 and the smaller text is at least half the larger or starts
   like it (its first 30 words all appear in the larger): a copy cut after its first
   paragraphs is the same story; background paragraphs reused in a follow-up are not.
-- The numbers in the smaller text must all appear in the larger: wire copies keep the
-  figures, while template stories (earnings, results, releases) differ exactly there.
+- The figures (numbers other than years) of one text must all appear in the other:
+  copies keep the figures (a trimmed copy loses some), while template stories
+  (earnings, results, releases) each state figures the other lacks.
 - Texts under 40 words never merge on text alone (headline-only entries, summaries).
 """
 
@@ -34,6 +35,7 @@ from datasketch import MinHash
 from pipelines.core.text import content_fingerprint
 
 _NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
+_YEAR_RE = re.compile(r"(19|20)\d\d")
 LEAD_WORDS = 30
 
 
@@ -90,8 +92,13 @@ def shingle_hashes(text: str, k: int) -> frozenset:
 
 
 def numbers_in(text: str) -> frozenset:
-    """The numbers a text states, thousands separators removed ("5,000" == "5000")."""
-    return frozenset(m.replace(",", "") .rstrip(".") for m in _NUMBER_RE.findall(text))
+    """The figures a text states, thousands separators removed ("5,000" == "5000").
+
+    Years (1900-2099) are left out: they turn up in appended boilerplate ("Copyright 2020")
+    and say little about whether two texts report the same facts.
+    """
+    found = (m.replace(",", "").rstrip(".") for m in _NUMBER_RE.findall(text))
+    return frozenset(n for n in found if not _YEAR_RE.fullmatch(n))
 
 
 def sketch(article_id: str, text: str, config: NearConfig) -> Sketch | None:
@@ -138,8 +145,8 @@ def verify(a: Sketch, b: Sketch, config: NearConfig) -> float | None:
     same = sim.jaccard >= config.jaccard or (sim.containment >= config.containment and trimmed_copy)
     if not same:
         return None
-    if not small.numbers <= large.numbers:
-        return None
+    if not (small.numbers <= large.numbers or large.numbers <= small.numbers):
+        return None  # each states figures the other lacks: a template story, not a copy
     return sim.score
 
 
