@@ -80,8 +80,14 @@ def word_count(text: str) -> int:
 
 
 def content_fingerprint(text: str) -> str:
-    """Text reduced to what survives copy/paste: case-folded words, no punctuation."""
-    return " ".join(_WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()))
+    """Text reduced to what survives copy/paste: case-folded words, no punctuation.
+
+    Hyphens inside words are dropped, so an OCR-style break ("gov-ernment") and the
+    whole word give the same fingerprint, and a compound ("follow-on") is one word
+    the same way in every copy.
+    """
+    words = _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())
+    return " ".join(word.replace("-", "") for word in words)
 
 
 def content_hash(text: str) -> str:

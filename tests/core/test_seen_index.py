@@ -1,0 +1,59 @@
+import datetime as dt
+import io
+
+import pyarrow.parquet as pq
+
+import schemas
+from conftest import INGESTED_AT, RUN_ID, SEED_DOCUMENT, raw_article
+from pipelines.core.batches import parquet_bytes
+from pipelines.core.near_dedupe import NearConfig
+from pipelines.core.normalize import normalize_article
+from pipelines.core.seen_index import best_match, cluster_keys, exact_keys, index_table, read_index_file
+
+BODY = SEED_DOCUMENT.read_text(encoding="utf-8").split("\n", 1)[1]
+
+
+def row(**kw):
+    return normalize_article(raw_article(**kw), RUN_ID, INGESTED_AT)
+
+
+def test_exact_keys_cover_the_kept_row_and_its_dropped_rows():
+    kept = row(guid="tag:a,2020:1", url="https://a.example/1", body=BODY)
+    dropped = row(guid="77", url="https://b.example/x?utm_source=y", feed_url="/b", body="short")
+    keys = exact_keys((kept, [(dropped, "content", 1.0)]))
+    assert ("guid", "tag:a,2020:1") in keys and ("guid", "/b\x1f77") in keys
+    assert ("url", "https://a.example/1") in keys and ("url", "https://b.example/x") in keys
+    assert ("content", kept["content_hash"]) in keys
+    assert ("content", dropped["content_hash"]) not in keys  # too short to be a content key
+
+
+def test_cluster_keys_add_band_keys_only_for_long_texts():
+    long_keys = cluster_keys((row(body=BODY), []), NearConfig())
+    assert sum(kind == "band" for kind, _ in long_keys) == NearConfig().bands
+    assert not [k for k in cluster_keys((row(body="Too short."), []), NearConfig()) if k[0] == "band"]
+    assert not [k for k in cluster_keys((row(body=BODY), []), None) if k[0] == "band"]
+
+
+def test_best_match_prefers_exact_kinds_then_smallest_id():
+    assert best_match([("near", "a"), ("content", "z"), ("url", "y"), ("url", "b")]) == ("url", "b")
+    assert best_match([]) is None
+
+
+def index_bytes(rows, near):
+    return parquet_bytes(index_table(rows, near))
+
+
+def entry(kind, seen_at, key="k"):
+    return {"kind": kind, "key": key, "article_id": "a" * 32, "path": "articles/x.parquet", "seen_at": seen_at,
+            "run_id": "r"}
+
+
+def test_index_file_roundtrip_applies_retention_and_near_parameters():
+    old = INGESTED_AT - dt.timedelta(days=40)
+    data = index_bytes([entry("url", INGESTED_AT), entry("url", old, "old"), entry("band", INGESTED_AT, "0:ab")],
+                       NearConfig())
+    assert pq.read_schema(io.BytesIO(data)).equals(schemas.SEEN_SCHEMA, check_metadata=False)
+    rows, incompatible = read_index_file(io.BytesIO(data), INGESTED_AT - dt.timedelta(days=30), NearConfig())
+    assert [(r["kind"], r["key"]) for r in rows] == [("url", "k"), ("band", "0:ab")] and not incompatible
+    rows, incompatible = read_index_file(io.BytesIO(data), old, NearConfig(bands=20))
+    assert [r["kind"] for r in rows] == ["url", "url"] and incompatible  # band keys of other parameters are useless
