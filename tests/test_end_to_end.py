@@ -71,7 +71,7 @@ def test_bundled_seeds_run_ok(seeds_run):
     manifest = manifest_of(output)
     assert manifest["status"] == "ok"
     assert f"run {manifest['run_id']} ok" in result.stdout
-    assert manifest["counts"] == {"read": 17, "written": 10, "duplicates": 7, "rejected": 0, "quarantined": 0}
+    assert manifest["counts"] == {"read": 18, "written": 10, "duplicates": 8, "rejected": 0, "quarantined": 0}
     assert_reconciles(output, manifest)
     assert {f["feed"].rsplit("/", 1)[1]: f["status"] for f in manifest["feeds"]} == {
         "world.rss": "ok", "wire.atom": "ok", "science.rdf": "ok"}
@@ -101,6 +101,19 @@ def test_seed_document_as_a_downstream_reader_sees_it(seeds_run):
     assert "KABUL" not in body.split("\n\n")[0]
     assert words > 400
     assert str(ingest_date) == manifest_of(output)["started_at"][:10]
+
+
+def test_syndicated_copy_of_the_seed_document_is_a_near_duplicate(seeds_run):
+    output, _ = seeds_run
+    rows = duckdb.sql(
+        f"select d.method, d.similarity, a.title, a.cluster_size from "
+        f"read_parquet('{parquet_glob(output, 'duplicates')}') d join "
+        f"read_parquet('{parquet_glob(output, 'articles')}') a on d.canonical_id = a.article_id "
+        f"where d.url like 'https://wire.example.com/asia/%'").fetchall()
+    assert len(rows) == 1
+    method, similarity, title, cluster_size = rows[0]
+    assert (method, title, cluster_size) == ("near", "Afghan officials and Taliban hold video conference", 2)
+    assert 0.7 <= similarity < 1.0
 
 
 def test_repost_under_tracking_url_is_counted_once(seeds_run):
@@ -230,7 +243,7 @@ def test_second_run_over_the_same_inputs_writes_no_new_articles(tmp_path):
     assert first.returncode == 0 and second.returncode == 0, second.stderr
     manifests = {m["run_id"]: m for m in (json.loads(p.read_text()) for p in (output / "_runs").glob("*.json"))}
     assert manifests["first"]["counts"]["written"] == 10
-    assert manifests["second"]["counts"] == {"read": 17, "written": 0, "duplicates": 17, "rejected": 0,
+    assert manifests["second"]["counts"] == {"read": 18, "written": 0, "duplicates": 18, "rejected": 0,
                                              "quarantined": 0}
     assert manifests["first"]["index_files"] and all(
         (output / f["path"]).exists() for f in manifests["first"]["index_files"])
@@ -239,7 +252,7 @@ def test_second_run_over_the_same_inputs_writes_no_new_articles(tmp_path):
         f"select d.method, a.run_id from read_parquet('{parquet_glob(output, 'duplicates')}') d "
         f"left join read_parquet('{parquet_glob(output, 'articles')}') a on d.canonical_id = a.article_id "
         f"where d.run_id = 'second'").fetchall()
-    assert len(rows) == 17 and {run for _, run in rows} == {"first"}
+    assert len(rows) == 18 and {run for _, run in rows} == {"first"}
     assert count_rows(output, "articles") == 10
 
 
