@@ -29,6 +29,7 @@ Defaults (:class:`NearConfig`) and why, measured on the evaluation set in
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from dataclasses import dataclass
@@ -116,9 +117,16 @@ def sketch(article_id: str, text: str, config: NearConfig) -> Sketch | None:
     return Sketch(article_id, _shingles(words, k), _shingles(words[:LEAD_WORDS], k), numbers_in(text))
 
 
+@functools.lru_cache(maxsize=4)
+def _permutations(num_perm: int, seed: int):
+    """datasketch draws the permutations on every MinHash(); draw them once per process."""
+    return MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+
+
 def band_keys(shingles: Iterable[int], config: NearConfig) -> list[str]:
     """One key per LSH band: ``"<band>:<hash of the band's minhash values>"``."""
-    minhash = MinHash(num_perm=config.num_perm, seed=config.seed, hashfunc=int, scheme="affine32")
+    minhash = MinHash(num_perm=config.num_perm, seed=config.seed, hashfunc=int, scheme="affine32",
+                      permutations=_permutations(config.num_perm, config.seed))
     minhash.update_batch(sorted(shingles))
     values = np.asarray(minhash.hashvalues, dtype=np.uint32).reshape(config.bands, config.rows)
     return [f"{band}:{zlib.crc32(row.tobytes()):08x}" for band, row in enumerate(values)]
