@@ -40,6 +40,10 @@ FEED_MALFORMED = "FEED_MALFORMED"
 SCHEMA_VIOLATION = "SCHEMA_VIOLATION"
 FUTURE_PUBLISHED_DATE = "FUTURE_PUBLISHED_DATE"
 STAGE_ERROR = "STAGE_ERROR"
+FEED_GONE = "FEED_GONE"  # HTTP 410: the feed is marked dead and asked again only rarely
+FEED_TIMEOUT = "FEED_TIMEOUT"  # connect/read timeout or the total deadline of a fetch
+FEED_TOO_MANY_REDIRECTS = "FEED_TOO_MANY_REDIRECTS"  # a redirect loop or a chain over the limit
+FEED_RATE_LIMITED = "FEED_RATE_LIMITED"  # HTTP 429 after the retries (or a Retry-After too long to wait for)
 
 
 @dataclass(frozen=True)

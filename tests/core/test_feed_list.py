@@ -4,8 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
-from pipelines.core.feed_list import FeedListError, FeedSource, load_feed_list, parse_feed_list
+from pipelines.core.feed_list import FeedListError, FeedSource, load_feed_list, parse_feed_list, parse_opml
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 BASE = "/base/dir"
@@ -156,3 +157,115 @@ def test_load_errors_are_named_after_the_file(tmp_path):
     with pytest.raises(FeedListError) as info:
         load_feed_list(str(bad))
     assert str(info.value).startswith(str(bad))
+
+
+# --- OPML ---------------------------------------------------------------------------------------------
+
+OPML = """<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>My subscriptions</title></head>
+  <body>
+    <outline text="World" title="World">
+      <outline type="rss" text="BBC text" title="BBC World" xmlUrl="https://feeds.example.com/world.xml"
+               htmlUrl="https://example.com/world"/>
+      <outline text="Europe">
+        <outline type="rss" text="Only text" xmlUrl="https://eu.example.com/rss"/>
+        <outline text="Deeper"><outline text="Deep" xmlURL="feeds/deep.rss"/></outline>
+      </outline>
+    </outline>
+    <outline type="rss" text="Top level" xmlUrl="http://top.example.org/feed"/>
+    <outline text="Empty folder"/>
+    <outline type="rss" title="Duplicate" xmlUrl="https://feeds.example.com/world.xml"/>
+    <outline type="rss" title="  " text="" xmlUrl="https://noname.example.com/rss"/>
+  </body>
+</opml>
+"""
+
+
+def test_opml_with_nesting():
+    assert parse_opml(OPML, BASE) == [
+        FeedSource("https://feeds.example.com/world.xml", "BBC World"),  # title wins over text
+        FeedSource("https://eu.example.com/rss", "Only text"),  # text when there is no title
+        FeedSource("/base/dir/feeds/deep.rss", "Deep"),  # any depth; relative path; attribute case
+        FeedSource("http://top.example.org/feed", "Top level"),
+        FeedSource("https://noname.example.com/rss"),  # blank names are no names
+    ]
+
+
+def test_parse_feed_list_detects_opml_by_content():
+    assert parse_feed_list(OPML, BASE) == parse_opml(OPML, BASE)
+    assert parse_feed_list("\ufeff  \n" + OPML.split("\n", 1)[1], BASE) == parse_opml(OPML, BASE)
+
+
+def test_opml_namespaced_and_empty():
+    assert parse_opml('<opml version="1.0"><body/></opml>', BASE) == []
+    assert parse_opml('<opml version="1.0"><head/><body><outline text="x"/></body></opml>', BASE) == []
+    assert parse_opml('<o:opml xmlns:o="urn:x"><o:body><o:outline xmlUrl="https://a.com/r"/></o:body></o:opml>',
+                      BASE) == [FeedSource("https://a.com/r")]
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ('<opml><body><outline text="F"><outline title="Bad" xmlUrl="file:///etc/passwd"/></outline></body></opml>',
+     "outline 1 (F > Bad): scheme 'file' is not allowed"),
+    ('<opml><body><outline xmlUrl="https://ok.com/a"/><outline text="X" xmlUrl="ftp://ex.com/x"/></body></opml>',
+     "outline 2 (X): scheme 'ftp' is not allowed"),
+    ('<opml><body><outline text="Blank" xmlUrl="  "/></body></opml>', "empty feed entry"),
+    ('<opml><body><outline xmlUrl="http:///nohost"/></body></opml>', "URL has no host"),
+    ("<opml><body><outline></body></opml>", "is not valid OPML"),
+    ("<opml><head/></opml>", "OPML without a <body>"),
+    ("<rss version='2.0'><channel/></rss>", "root element is <rss>, expected <opml>"),
+    ("<", "is not valid OPML"),
+])
+def test_refused_opml(text, fragment):
+    with pytest.raises(FeedListError) as info:
+        parse_feed_list(text, BASE, name="subs.opml")
+    message = str(info.value)
+    assert fragment in message and message.startswith("subs.opml") and "\n" not in message
+
+
+def test_opml_bytes_in_an_unknown_encoding_are_refused():
+    with pytest.raises(FeedListError, match="^subs.opml is not valid OPML"):
+        parse_opml(b'<?xml version="1.0" encoding="x-unknown"?><opml><body/></opml>', BASE, "subs.opml")
+
+
+def test_opml_entity_bomb_is_refused():
+    bomb = ('<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY a "aaaaaaaaaa">'
+            + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+            + ']><opml><body><outline text="&i;" xmlUrl="https://a.com/r"/></body></opml>')
+    with pytest.raises(FeedListError, match="not valid OPML"):
+        parse_opml(bomb, BASE)
+
+
+def test_load_opml_by_extension_and_by_content(tmp_path):
+    (tmp_path / "subs.opml").write_text(OPML, encoding="utf-8")
+    (tmp_path / "subs.xml").write_text(OPML, encoding="utf-8")
+    expected = parse_opml(OPML, str(tmp_path))
+    assert load_feed_list(str(tmp_path / "subs.opml")) == expected
+    assert load_feed_list(str(tmp_path / "subs.xml")) == expected
+    assert expected[2].location == str(tmp_path / "feeds" / "deep.rss")
+    (tmp_path / "yaml.opml").write_text("feeds:\n  - a.rss\n", encoding="utf-8")
+    with pytest.raises(FeedListError, match="not valid OPML"):  # the extension says OPML
+        load_feed_list(str(tmp_path / "yaml.opml"))
+
+
+def test_load_opml_in_its_declared_encoding(tmp_path):
+    text = ('<?xml version="1.0" encoding="ISO-8859-1"?><opml version="2.0"><body>'
+            '<outline title="Caf\u00e9 du monde" xmlUrl="https://cafe.example.fr/rss"/></body></opml>')
+    (tmp_path / "latin1.opml").write_bytes(text.encode("latin-1"))
+    assert load_feed_list(str(tmp_path / "latin1.opml")) == [
+        FeedSource("https://cafe.example.fr/rss", "Caf\u00e9 du monde")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=300),
+                 st.builds(lambda url, title: f'<opml><body><outline title="{title}" xmlUrl="{url}"/></body></opml>',
+                           st.text(max_size=40), st.text(max_size=20))))
+@example(b"<opml><body><outline xmlUrl='https://a.com/x'/></body></opml>")
+@example('<opml><body><outline title="a&#10;b" xmlUrl="ftp://x"/></body></opml>')
+def test_parse_opml_returns_sources_or_a_feed_list_error(data):
+    try:
+        sources = parse_opml(data, BASE)
+    except FeedListError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert all(isinstance(s, FeedSource) and (s.is_remote or s.location.startswith("/")) for s in sources)

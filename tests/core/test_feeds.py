@@ -189,6 +189,29 @@ def test_unusable_bytes_become_one_reject(data, fragment):
     assert fragment in report["error"] and report["name"] == "Ex"
 
 
+def test_the_http_charset_is_used_and_no_charset_does_not_mean_us_ascii():
+    cyrillic = "\u041d\u043e\u0432\u043e\u0441\u0442\u0438"
+    undeclared = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>C</title><item><title>'
+                  + cyrillic.encode("cp1251") + b"</title></item></channel></rss>")
+    source = FeedSource("https://ex.com/rss")
+    result = parse_feed(source, undeclared, "application/rss+xml; charset=windows-1251")
+    assert result.entries[0]["title"] == cyrillic and result.report["status"] == "ok"
+    assert result.report["content_type"] == "application/rss+xml; charset=windows-1251"
+    guessed = parse_feed(source, undeclared, "application/rss+xml")  # nothing says cp1251: not guessed right
+    assert guessed.entries[0]["title"] != cyrillic
+    # text/xml without a charset would be US-ASCII under RFC 3023 (feedparser flags that as bozo);
+    # we pass only a charset on, so the XML declaration decides and the feed is fine.
+    declared = rss("<item><title>Caf\u00e9</title></item>")
+    result = parse_feed(source, declared, "text/xml")
+    assert result.entries[0]["title"] == "Caf\u00e9" and result.report["status"] == "ok"
+
+
+def test_a_wrong_media_type_does_not_make_a_feed_bozo():
+    result = parse_feed(FeedSource("https://ex.com/rss"), rss("<item><title>T</title></item>"),
+                        "text/html; charset=utf-8")
+    assert result.report["status"] == "ok" and result.report["bozo"] is None
+
+
 def test_bytes_that_look_like_a_path_are_not_opened(tmp_path):
     secret = tmp_path / "local.rss"
     secret.write_bytes((FEEDS / "world.rss").read_bytes())
@@ -201,8 +224,10 @@ def test_bytes_that_look_like_a_path_are_not_opened(tmp_path):
 
 def test_feed_report_defaults_and_overrides():
     report = feed_report(FeedSource("https://ex.com/rss", "Ex"), "ok", entries=3, format="rss20")
-    assert report == {"feed": "https://ex.com/rss", "name": "Ex", "status": "ok", "bytes": 0, "entries": 3,
-                      "bozo": None, "error": None, "reason": None, "format": "rss20"}
+    assert report == {"feed": "https://ex.com/rss", "name": "Ex", "status": "ok", "http_status": None,
+                      "bytes": 0, "entries": 3, "new_entries": 0, "format": "rss20", "content_type": None,
+                      "bozo": None, "error": None, "reason": None, "next_due": None, "failures": 0,
+                      "final_url": None}
 
 
 def test_failed_feed():
