@@ -19,8 +19,10 @@ setup(
         "pandas>=2.2",
         "pyyaml>=6",
         "requests>=2.31",
+        "urllib3>=2.0",
         "courlan>=1.3,<2",
         "py3langid>=0.3,<1",
+        "datasketch>=1.6,<3",
     ],
     extras_require={
         "test": [

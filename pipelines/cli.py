@@ -14,8 +14,24 @@ import os
 import sys
 from typing import Sequence
 
+class _DropNoise(logging.Filter):
+    """Keeps the terminal readable: no warning about optional Google Cloud clients, and no
+    tracebacks that Beam logs for a failing DoFn (the error reaches us and is shown as one
+    line; ``--verbose`` shows everything)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("apitools not found"):
+            return False
+        return not (record.name.startswith("apache_beam") and record.levelno >= logging.ERROR)
+
+
+# Before anything imports Beam, whose import logs through the root logger.
+logging.getLogger().addFilter(_DropNoise())
+
 import pipelines
 from pipelines.config import RunConfig, new_run_id
+from pipelines.core.feed_state import FeedSchedule
+from pipelines.core.fetch import FetchPolicy
 from pipelines.core.near_dedupe import NearConfig
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
@@ -32,7 +48,8 @@ Output layout (under --output):
   rejects/ingest_date=YYYY-MM-DD/*.parquet      records that could not go on, with stage and reason
   quarantine/<table>/ingest_date=.../*.parquet  batches that failed validation
   _validation/<run_id>/*.json                   Great Expectations result of every batch
-  _runs/<run_id>.json                           run manifest: inputs, status, counts, files
+  _runs/<run_id>.json                           run manifest: inputs, status, counts, files, feeds
+  _index/, _state/                              seen-index (dedup across runs), per-feed state
 
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 some batch quarantined.
 """
@@ -54,6 +71,26 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return value
 
 
@@ -96,6 +133,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="most rows per validated batch and Parquet file (default: 10000)")
     run.add_argument("--shards", type=_positive, default=2, metavar="N",
                      help="parallel batches per partition (default: 2)")
+    fetch = run.add_argument_group("feed fetching (politeness, retries, per-feed state)")
+    fetch.add_argument("--state-dir", metavar="DIR",
+                       help="per-feed state: validators, failures, next due time (default: OUTPUT/_state)")
+    fetch.add_argument("--no-feed-state", action="store_true",
+                       help="keep no state: fetch every feed in full every run")
+    fetch.add_argument("--feed-interval", type=_seconds, default=FeedSchedule.interval, metavar="S",
+                       help=f"fetch a healthy feed at most this often (default {FeedSchedule.interval:g})")
+    fetch.add_argument("--max-feed-backoff", type=_seconds, default=FeedSchedule.max_backoff, metavar="S",
+                       help=f"longest wait after consecutive failures (default {FeedSchedule.max_backoff:g})")
+    fetch.add_argument("--http-timeout", type=_seconds, default=FetchPolicy.read_timeout, metavar="S",
+                       help=f"read timeout per request (default {FetchPolicy.read_timeout:g})")
+    fetch.add_argument("--http-deadline", type=_seconds, default=FetchPolicy.deadline, metavar="S",
+                       help=f"total time for one request, body included (default {FetchPolicy.deadline:g})")
+    fetch.add_argument("--http-retries", type=_count, default=FetchPolicy.retries, metavar="N",
+                       help=f"retries on connection errors, 5xx, 429 (default {FetchPolicy.retries})")
+    fetch.add_argument("--http-backoff", type=_seconds, default=FetchPolicy.backoff_factor, metavar="S",
+                       help=f"first retry waits S, then doubling (default {FetchPolicy.backoff_factor:g})")
+    fetch.add_argument("--host-interval", type=_seconds, default=FetchPolicy.host_interval, metavar="S",
+                       help=f"least gap between two requests to one host (default {FetchPolicy.host_interval:g})")
+    fetch.add_argument("--host-concurrency", type=_positive, default=FetchPolicy.host_concurrency, metavar="N",
+                       help=f"requests to one host at a time (default {FetchPolicy.host_concurrency})")
+    fetch.add_argument("--max-feed-bytes", type=_positive, default=FetchPolicy.max_bytes, metavar="N",
+                       help=f"largest feed body (default {FetchPolicy.max_bytes})")
+    fetch.add_argument("--user-agent", default=FetchPolicy.user_agent, metavar="TEXT",
+                       help="User-Agent header (default: news-ingest/VERSION (+URL))")
     dedup = run.add_argument_group("deduplication (defaults and why: README, 'Deduplication')")
     dedup.add_argument("--no-near-duplicates", action="store_true",
                        help="exact keys only (guid, canonical URL, content hash)")
@@ -190,8 +252,16 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
         near = None if args.no_near_duplicates else NearConfig(
             jaccard=args.near_jaccard, containment=args.near_containment, bands=args.near_bands,
             min_words=args.near_min_words)
+        fetch_policy = FetchPolicy(
+            read_timeout=args.http_timeout, deadline=args.http_deadline, retries=args.http_retries,
+            backoff_factor=args.http_backoff, host_interval=args.host_interval,
+            host_concurrency=args.host_concurrency, max_bytes=args.max_feed_bytes, user_agent=args.user_agent)
+        schedule = FeedSchedule(interval=args.feed_interval, max_backoff=args.max_feed_backoff)
+        output = _absolute(args.output)
+        state_dir = None if args.no_feed_state else _absolute(args.state_dir) if args.state_dir else \
+            output.rstrip("/") + "/_state"
         config = RunConfig(
-            output=_absolute(args.output),
+            output=output,
             documents_pattern=documents,
             feed_list=os.path.abspath(feed_list) if feed_list else None,
             expectations_dir=expectations_dir,
@@ -202,22 +272,14 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
             near=near,
             seen_index=not args.no_seen_index,
             retention=dt.timedelta(days=args.seen_retention_days),
+            fetch_policy=fetch_policy,
+            feed_schedule=schedule,
+            state_dir=state_dir,
             beam_args=tuple(beam_args),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return config, feeds
-
-
-class _DropNoise(logging.Filter):
-    """Keeps the terminal readable: no warning about optional Google Cloud clients, and no
-    tracebacks that Beam logs for a failing DoFn (the error reaches us and is shown as one
-    line; ``--verbose`` shows everything)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("apitools not found"):
-            return False
-        return not (record.name.startswith("apache_beam") and record.levelno >= logging.ERROR)
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
@@ -240,10 +302,12 @@ def summary(manifest: dict) -> str:
     if counts:
         lines.append("  read {read} = written {written} + duplicates {duplicates} + rejected {rejected}"
                      " + quarantined {quarantined}".format(**counts))
-    feeds = manifest.get("feeds") or []
-    if feeds:
-        states = {state: sum(1 for f in feeds if f["status"] == state) for state in ("ok", "bozo", "error")}
-        lines.append(f"  feeds: {states['ok']} ok, {states['bozo']} malformed but read, {states['error']} failed")
+    feed_counts = manifest.get("feed_counts")
+    if feed_counts and feed_counts["feeds"]:
+        c = feed_counts
+        lines.append(f"  feeds: {c['fetched'] - c['bozo']} ok, {c['bozo']} malformed but read, {c['failed']} failed; "
+                     f"{c['not_modified']} not modified, {c['not_due']} not due, {c['dead']} dead; "
+                     f"{c['new_entries']} new entries")
     if manifest.get("error"):
         lines.append(f"  error: {manifest['error']}")
     lines.append(f"  output: {manifest['output']}  (manifest: _runs/{manifest['run_id']}.json)")

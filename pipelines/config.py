@@ -7,6 +7,8 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
+from pipelines.core.feed_state import FeedSchedule
+from pipelines.core.fetch import FetchPolicy
 from pipelines.core.near_dedupe import NearConfig
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -30,6 +32,9 @@ class RunConfig:
     near: NearConfig | None = field(default_factory=NearConfig)  # None: exact dedup only
     seen_index: bool = True  # deduplicate against earlier runs' output
     retention: dt.timedelta = dt.timedelta(days=30)  # how far back the seen-index reaches
+    fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
+    feed_schedule: FeedSchedule = field(default_factory=FeedSchedule)
+    state_dir: str | None = None  # per-feed state (validators, due times); None: fetch everything
     beam_args: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

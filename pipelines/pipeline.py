@@ -6,6 +6,7 @@
     ReadSeenIndex ───────┘             (duplicates) ─ CheckRows ─────── Batch ─ Validate ─ WriteParquet
     kept keys + written locations ─ StageIndexEntries ─┐
     read count + file records + feed reports ──────────┴─ WriteManifest (commits index, writes manifest)
+    feed states ─ SaveFeedState (once the manifest says the run committed)
 
 :func:`build_pipeline` only wires transforms (usable in tests and other
 pipelines); :func:`run` executes it and returns the manifest.
@@ -29,7 +30,7 @@ from pipelines.core.manifest import STATUS_FAILED
 from pipelines.core.records import one_line
 from pipelines.transforms import (
     BatchRows, CheckRows, DeduplicateArticles, EnrichArticles, NormalizeArticles, ReadDocuments,
-    ReadFeeds, ValidateBatches, WriteManifest, WriteParquetBatches,
+    ReadFeeds, SaveFeedState, ValidateBatches, WriteManifest, WriteParquetBatches,
 )
 from pipelines.transforms.manifest import manifest_path
 from pipelines.transforms.seen_index import ReadSeenIndex, StageIndexEntries
@@ -49,6 +50,7 @@ def manifest_header(config: RunConfig, feeds: list[FeedSource]) -> dict:
             "documents": config.documents_pattern,
             "feed_list": config.feed_list,
             "feeds": [source.location for source in feeds],
+            "state_dir": config.state_dir,
         },
         "beam_args": list(config.beam_args),
     }
@@ -82,7 +84,8 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
         inputs.append(docs.articles)
         reader_rejects.append(docs.rejects)
     if feeds:
-        read = p | "ReadFeeds" >> ReadFeeds(feeds)
+        read = p | "ReadFeeds" >> ReadFeeds(feeds, config.fetch_policy, config.feed_schedule,
+                                            state_dir=config.state_dir, now=config.started_at)
         inputs.append(read.articles)
         reader_rejects.append(read.rejects)
         reports.append(read.reports)
@@ -124,11 +127,14 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
     if config.seen_index:
         items.append((deduplicated.keys, locations) | "StageIndex" >> StageIndexEntries(
             config.output, config.run_id, config.started_at, config.near, config.shards))
-    return (
+    manifest = (
         items
         | "MergeManifestItems" >> beam.Flatten()
         | "WriteManifest" >> WriteManifest(config.output, manifest_header(config, feeds))
     )
+    if feeds and config.state_dir:
+        read.states | "SaveFeedState" >> SaveFeedState(config.state_dir, manifest)
+    return manifest
 
 
 def failed_manifest(config: RunConfig, feeds: list[FeedSource], error: str) -> dict:
@@ -142,6 +148,7 @@ def failed_manifest(config: RunConfig, feeds: list[FeedSource], error: str) -> d
         "error": one_line(error),
         "files": [],
         "feeds": [],
+        "feed_counts": None,
     }
 
 

@@ -174,7 +174,7 @@ def test_bad_input_is_rejected_and_the_rest_completes(tmp_path, httpserver):
         f"  - url: {httpserver.url_for('/error.rss')}\n    name: Flaky server\n")
     output = tmp_path / "out"
 
-    result = run_cli("--seeds", str(seeds), "--output", str(output))
+    result = run_cli("--seeds", str(seeds), "--output", str(output), "--http-retries", "1", "--http-backoff", "0")
 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -279,3 +279,54 @@ def test_near_duplicate_of_an_earlier_run_is_caught(tmp_path):
         f"join read_parquet('{parquet_glob(output, 'articles')}') a on d.canonical_id = a.article_id").fetchall()
     assert (method, canonical_run) == ("near", "one") and similarity >= 0.9
     assert count_rows(output, "articles") == 1
+
+
+RSS_ONE = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Live</title>
+<item><title>First live story</title><link>https://live.example.com/1</link><guid>https://live.example.com/1</guid></item>
+</channel></rss>"""
+RSS_TWO = RSS_ONE.replace(b"</channel>", b"""<item><title>Second live story</title>
+<link>https://live.example.com/2</link><guid>https://live.example.com/2</guid></item></channel>""")
+
+
+def test_live_feed_from_opml_with_conditional_get_and_state(tmp_path, httpserver):
+    """Three runs against a local server: new feed, unchanged feed (304), feed that gained an entry."""
+    from werkzeug.wrappers import Response
+
+    bodies = [RSS_ONE]
+    seen_headers = []
+
+    def handler(request):
+        seen_headers.append(request.headers.get("If-None-Match"))
+        etag = f'"v{len(bodies)}"'
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers={"ETag": etag})
+        return Response(bodies[-1], status=200, headers={"ETag": etag, "Content-Type": "application/rss+xml"})
+
+    httpserver.expect_request("/live.rss").respond_with_handler(handler)
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(f"""<?xml version="1.0"?><opml version="2.0"><head><title>Mine</title></head><body>
+<outline text="News"><outline text="Live" title="Live desk" type="rss" xmlUrl="{httpserver.url_for('/live.rss')}"/>
+</outline></body></opml>""")
+    output = tmp_path / "out"
+
+    def run(run_id):
+        result = run_cli("--feed-list", str(opml), "--no-documents", "--output", str(output), "--run-id", run_id,
+                         "--feed-interval", "0", "--host-interval", "0", "-q")
+        assert result.returncode == 0, result.stderr
+        return json.loads((output / "_runs" / f"{run_id}.json").read_text())
+
+    first = run("first")
+    second = run("second")
+    bodies.append(RSS_TWO)
+    third = run("third")
+
+    assert first["counts"]["written"] == 1 and first["feeds"][0]["status"] == "ok"
+    assert first["feeds"][0]["name"] == "Live desk"
+    assert second["feeds"][0]["status"] == "not_modified" and second["counts"]["read"] == 0
+    assert second["feed_counts"]["not_modified"] == 1
+    assert seen_headers[:2] == [None, '"v1"']  # the validator was stored and sent back
+    assert third["feeds"][0]["new_entries"] == 1
+    assert (third["counts"]["written"], third["counts"]["duplicates"]) == (1, 1)  # the old entry is a duplicate
+    titles = sorted(r[0] for r in duckdb.sql(f"select title from read_parquet('{parquet_glob(output, 'articles')}')").fetchall())
+    assert titles == ["First live story", "Second live story"]
+    assert list((output / "_state").rglob("*.json"))

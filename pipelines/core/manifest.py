@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.core.feeds import feed_counts
+
 STATUS_OK = "ok"
 STATUS_QUARANTINED = "quarantined"
 STATUS_FAILED = "failed"
@@ -48,4 +50,5 @@ def build_manifest(header: dict[str, Any], read: int, files: list[dict[str, Any]
         "error": None if reconciled else f"counts do not reconcile: read {read}, accounted {accounted}",
         "files": sorted(files, key=lambda record: record["path"]),
         "feeds": sorted(feeds, key=lambda report: report["feed"]),
+        "feed_counts": feed_counts(feeds),
     }

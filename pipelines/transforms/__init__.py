@@ -8,11 +8,11 @@ from pipelines.transforms.enrich import EnrichArticles
 from pipelines.transforms.manifest import WriteManifest
 from pipelines.transforms.normalize import NormalizeArticles
 from pipelines.transforms.read_documents import ReadDocuments
-from pipelines.transforms.read_feeds import ReadFeeds
+from pipelines.transforms.read_feeds import ReadFeeds, SaveFeedState
 from pipelines.transforms.validate import BatchRows, CheckRows, ValidateBatches
 from pipelines.transforms.write_parquet import WriteParquetBatches
 
 __all__ = [
     "BatchRows", "CheckRows", "DeduplicateArticles", "EnrichArticles", "NormalizeArticles",
-    "ReadDocuments", "ReadFeeds", "ValidateBatches", "WriteManifest", "WriteParquetBatches",
+    "ReadDocuments", "ReadFeeds", "SaveFeedState", "ValidateBatches", "WriteManifest", "WriteParquetBatches",
 ]
