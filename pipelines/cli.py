@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--expectations", metavar="DIR",
                      help="directory of Great Expectations suites (default: the bundled suites)")
     run.add_argument("--run-id", metavar="ID", help="run id (default: UTC time plus a random suffix)")
+    run.add_argument("--enrich", choices=("core", "full"), default="full",
+                     help="core: cleaning, dateline and its place, language, counts; full (default): core plus "
+                          "people, organisations, places, countries, key phrases, tone and quotes")
     run.add_argument("--batch-size", type=_positive, default=10_000, metavar="N",
                      help="most rows per validated batch and Parquet file (default: 10000)")
     run.add_argument("--shards", type=_positive, default=2, metavar="N",
@@ -275,6 +278,7 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
             fetch_policy=fetch_policy,
             feed_schedule=schedule,
             state_dir=state_dir,
+            enrich=args.enrich,
             beam_args=tuple(beam_args),
         )
     except ValueError as exc:

@@ -35,6 +35,7 @@ class RunConfig:
     fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
     feed_schedule: FeedSchedule = field(default_factory=FeedSchedule)
     state_dir: str | None = None  # per-feed state (validators, due times); None: fetch everything
+    enrich: str = "full"  # enrichment profile: "core" or "full"
     beam_args: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -44,5 +45,7 @@ class RunConfig:
             raise ValueError("started_at must be UTC")
         if self.batch_size < 1 or self.shards < 1:
             raise ValueError("batch size and shards must be at least 1")
+        if self.enrich not in ("core", "full"):
+            raise ValueError(f"enrichment profile must be 'core' or 'full', got {self.enrich!r}")
         if self.retention <= dt.timedelta(0):
             raise ValueError("the seen-index retention must be positive")

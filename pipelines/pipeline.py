@@ -52,6 +52,7 @@ def manifest_header(config: RunConfig, feeds: list[FeedSource]) -> dict:
             "feeds": [source.location for source in feeds],
             "state_dir": config.state_dir,
         },
+        "enrich": config.enrich,
         "beam_args": list(config.beam_args),
     }
 
@@ -98,7 +99,7 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
                                                        config.near)
     deduplicated = normalized.articles | "Deduplicate" >> DeduplicateArticles(
         near=config.near, earlier=earlier, output=config.output)
-    enriched = deduplicated.articles | "Enrich" >> EnrichArticles()
+    enriched = deduplicated.articles | "Enrich" >> EnrichArticles(config.enrich)
     checked = enriched.articles | "CheckRows" >> CheckRows("articles")
     checked_duplicates = deduplicated.duplicates | "CheckDuplicateRows" >> CheckRows("duplicates")
     rejects = reader_rejects + [normalized.rejects, enriched.rejects, checked.rejects, checked_duplicates.rejects]
@@ -152,11 +153,26 @@ def failed_manifest(config: RunConfig, feeds: list[FeedSource], error: str) -> d
     }
 
 
+def run_metrics(result) -> dict[str, int]:
+    """The run's Beam counters as ``{"namespace/name": value}`` (empty where the runner keeps none)."""
+    try:
+        counters = result.metrics().query()["counters"]
+    except (AttributeError, NotImplementedError, KeyError):
+        return {}
+    totals: dict[str, int] = {}
+    for counter in counters:
+        name = f"{counter.key.metric.namespace}/{counter.key.metric.name}"
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[name] = totals.get(name, 0) + (value or 0)
+    return dict(sorted(totals.items()))
+
+
 def run(config: RunConfig, feeds: list[FeedSource]) -> dict:
     """Run the batch pipeline; returns the manifest (also written to ``_runs/<run_id>.json``).
 
-    A pipeline that raises still leaves a manifest with status ``failed``
-    before the exception propagates.
+    The pipeline writes the manifest itself; afterwards the driver adds the run's Beam
+    counters (``metrics``: hyphen repairs, feeds fetched, ...). A pipeline that raises
+    still leaves a manifest with status ``failed`` before the exception propagates.
     """
     options = PipelineOptions(list(config.beam_args))
     path = manifest_path(config.output, config.run_id)
@@ -165,9 +181,13 @@ def run(config: RunConfig, feeds: list[FeedSource]) -> dict:
         return storage.join(config.output, storage.STAGING_DIR, config.run_id, *name)
 
     try:
-        with beam.Pipeline(options=options) as p:
-            build_pipeline(p, config, feeds)
+        p = beam.Pipeline(options=options)
+        build_pipeline(p, config, feeds)
+        result = p.run()
+        result.wait_until_finish()
         manifest = storage.read_json(path)
+        manifest["metrics"] = run_metrics(result)
+        storage.publish_bytes(storage.json_bytes(manifest), path, staged("manifest-metrics.json"))
     except Exception as exc:
         manifest = failed_manifest(config, feeds, f"{type(exc).__name__}: {exc}")
         try:

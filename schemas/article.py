@@ -13,10 +13,14 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: enrichment columns (all nullable)
 
 _TS = pa.timestamp("us", tz="UTC")
 _STRINGS = pa.list_(pa.field("item", pa.string(), nullable=False))
+_QUOTES = pa.list_(pa.field("item", pa.struct([
+    pa.field("text", pa.string(), nullable=False),
+    pa.field("speaker", pa.string(), nullable=True),
+]), nullable=False))
 
 
 def _f(name: str, type_: pa.DataType, nullable: bool, doc: str) -> pa.Field:
@@ -50,6 +54,20 @@ ARTICLE_SCHEMA = pa.schema(
         _f("content_hash", pa.string(), False, "sha256 of the normalised body (or title when body is empty)."),
         _f("cluster_size", pa.int32(), False, "1 + number of duplicates dropped in favour of this row."),
         _f("run_id", pa.string(), False, "Run that wrote the row."),
+        # schema_version 2: enrichment. New columns go at the end and are nullable.
+        _f("dateline_qualifier", pa.string(), True, "What stands between place and credit: 'India', 'March 3'."),
+        _f("dateline_country", pa.string(), True, "ISO 3166 alpha-2 country of the dateline place (offline gazetteer)."),
+        _f("dateline_lat", pa.float64(), True, "Latitude of the dateline city; null when only the country is known."),
+        _f("dateline_lon", pa.float64(), True, "Longitude of the dateline city."),
+        _f("persons", _STRINGS, True, "People named (English, --enrich full); null when not computed."),
+        _f("organizations", _STRINGS, True, "Organisations named (English, --enrich full)."),
+        _f("locations", _STRINGS, True, "Places named, dateline place included (English, --enrich full)."),
+        _f("countries", _STRINGS, True, "ISO 3166 alpha-2 codes of countries mentioned (English, --enrich full)."),
+        _f("keywords", _STRINGS, True, "Key phrases by YAKE (--enrich full; languages with YAKE stopwords)."),
+        _f("tone", pa.float64(), True, "Mean VADER compound score of the sentences, -1..1 (English, --enrich full)."),
+        _f("quotes", _QUOTES, True, "Direct quotations with an attributed speaker (English, --enrich full)."),
+        _f("reading_time_s", pa.int32(), True, "Seconds to read the body at 238 words per minute."),
+        _f("hyphen_repairs", pa.int32(), True, "Broken mid-word hyphenations repaired in title and body."),
     ],
     metadata={"news_ingest.table": "articles", "news_ingest.schema_version": SCHEMA_VERSION},
 )
@@ -143,6 +161,11 @@ def _type_problem(value: Any, type_: pa.DataType) -> str | None:
             if element is not None and (problem := _type_problem(element, item.type)):
                 return f"list item: {problem}"
         return None
+    if pa.types.is_struct(type_):
+        if not isinstance(value, dict):
+            return f"expected dict, got {type(value).__name__}"
+        problems = check_row(value, pa.schema(list(type_)))
+        return "; ".join(problems) or None
     return f"unsupported type {type_}"  # a schema change must extend this function
 
 

@@ -37,11 +37,11 @@ def raw_article(**overrides) -> dict:
 
 def article_row(**overrides) -> dict:
     """A complete, valid article row (as after Enrich); raw fields are overridden before Normalize."""
-    from pipelines.core.enrich import enrich_article
+    from pipelines.core.enrich import enrich_core
     from pipelines.core.normalize import normalize_article
     from pipelines.core.records import RAW_FIELDS
 
     raw = raw_article(**{k: v for k, v in overrides.items() if k in RAW_FIELDS})
-    row = enrich_article(normalize_article(raw, RUN_ID, INGESTED_AT))
+    row = enrich_core(normalize_article(raw, RUN_ID, INGESTED_AT))
     row.update({k: v for k, v in overrides.items() if k not in RAW_FIELDS})
     return row

@@ -330,3 +330,29 @@ def test_live_feed_from_opml_with_conditional_get_and_state(tmp_path, httpserver
     titles = sorted(r[0] for r in duckdb.sql(f"select title from read_parquet('{parquet_glob(output, 'articles')}')").fetchall())
     assert titles == ["First live story", "Second live story"]
     assert list((output / "_state").rglob("*.json"))
+
+
+def test_seed_document_is_enriched(seeds_run):
+    output, _ = seeds_run
+    [(persons, locations, countries, quotes, hyphen_repairs, dateline_country, keywords, tone, body)] = duckdb.sql(
+        f"select persons, locations, countries, quotes, hyphen_repairs, dateline_country, keywords, tone, body "
+        f"from read_parquet('{parquet_glob(output, 'articles')}') "
+        f"where title = 'Afghan officials and Taliban hold video conference'").fetchall()
+    assert {"Zalmay Khalilzad", "Jawed Faisal", "Mohib", "Suhail Shaheen", "Sami Yousafzai"} <= set(persons)
+    assert {"Kabul", "Qatar", "Doha", "Zabul", "Kunduz"} <= set(locations) and "AF" in countries
+    assert {"speaker": "Jawed Faisal"}.items() <= next(q for q in quotes if q["speaker"] == "Jawed Faisal").items()
+    assert hyphen_repairs == 6 and dateline_country == "AF" and keywords and -1 <= tone <= 1
+    for broken in ("Khal-ilzad", "f-ocused", "d-iscussion", "t-he", "w-hich", "ha-ve"):
+        assert broken not in body
+    for compound in ("follow-on", "intra-Afghan", "US-Taliban"):
+        assert compound in body
+
+
+def test_core_profile_leaves_the_full_columns_null(tmp_path):
+    output = tmp_path / "out"
+    result = run_cli("--seeds", str(SEEDS), "--output", str(output), "--enrich", "core", "--no-feeds", "-q")
+    assert result.returncode == 0, result.stderr
+    [(nulls, countries)] = duckdb.sql(
+        f"select count(*) filter (where persons is null and quotes is null and tone is null), "
+        f"count(dateline_country) from read_parquet('{parquet_glob(output, 'articles')}')").fetchall()
+    assert nulls == count_rows(output, "articles") and countries >= 3

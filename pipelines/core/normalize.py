@@ -14,7 +14,8 @@ from typing import Any
 import schemas
 from pipelines.core import records as r
 from pipelines.core.dateline import parse_dateline
-from pipelines.core.text import content_hash, html_to_text, normalize_line, normalize_text
+from pipelines.core.cleaning import clean_text, repair_hyphenation
+from pipelines.core.text import content_hash, html_to_text, normalize_line
 from pipelines.core.urls import canonical_url
 
 STAGE = "normalize"
@@ -32,14 +33,20 @@ def _distinct(values: list[str]) -> list[str]:
 
 
 def normalize_article(raw: dict[str, Any], run_id: str, ingested_at: dt.datetime) -> dict[str, Any] | r.Reject:
-    """Normalise one raw article (``records.RAW_FIELDS``) into an article row."""
+    """Normalise one raw article (``records.RAW_FIELDS``) into an article row.
+
+    Text is cleaned (ftfy) before the dateline is split off, and broken mid-word
+    hyphenation is repaired before the content hash, so OCR-damaged copies hash alike.
+    """
 
     def reject(reason: str, message: str) -> r.Reject:
         return r.Reject(STAGE, reason, message, raw["source_type"], raw["source"],
                         guid=raw.get("guid"), title=title or None, payload=r.json_payload(raw))
 
-    to_text = html_to_text if raw.get("text_is_html") else normalize_text
-    title = normalize_line(raw.get("title") or "")
+    def to_text(value: str) -> str:
+        return clean_text(html_to_text(value) if raw.get("text_is_html") else value)
+
+    title, title_repairs = repair_hyphenation(normalize_line(clean_text(raw.get("title") or "")))
     if not title:
         return reject(r.MISSING_TITLE, "record has no title")
 
@@ -60,7 +67,7 @@ def normalize_article(raw: dict[str, Any], run_id: str, ingested_at: dt.datetime
                       f"published_at {published.isoformat()} is after the run started")
 
     dateline, body = parse_dateline(to_text(raw.get("body") or ""))
-    body = normalize_text(body)
+    body, body_repairs = repair_hyphenation(clean_text(body))
     summary = to_text(raw["summary"]) if raw.get("summary") else None
     digest = content_hash(body or title)
     row = schemas.empty_row()
@@ -81,6 +88,8 @@ def normalize_article(raw: dict[str, Any], run_id: str, ingested_at: dt.datetime
         ingested_at=ingested_at,
         dateline_location=dateline.location if dateline else None,
         dateline_credit=dateline.credit if dateline else None,
+        dateline_qualifier=dateline.qualifier if dateline else None,
+        hyphen_repairs=title_repairs + body_repairs,
         content_hash=digest,
         cluster_size=1,
         run_id=run_id,

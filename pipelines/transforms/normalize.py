@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from pipelines.core import records as r
 from pipelines.core.normalize import STAGE, normalize_article
@@ -21,6 +22,7 @@ class NormalizeFn(beam.DoFn):
     def __init__(self, run_id: str, ingested_at: dt.datetime) -> None:
         self.run_id = run_id
         self.ingested_at = ingested_at
+        self.hyphen_repairs = Metrics.counter(STAGE, "hyphen_repairs")
 
     def process(self, raw: dict):
         try:
@@ -30,6 +32,7 @@ class NormalizeFn(beam.DoFn):
         if isinstance(result, r.Reject):
             yield beam.pvalue.TaggedOutput(REJECTS, result)
         else:
+            self.hyphen_repairs.inc(result["hyphen_repairs"])
             yield result
 
 
