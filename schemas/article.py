@@ -145,8 +145,11 @@ def _type_problem(value: Any, type_: pa.DataType) -> str | None:
         low, high = _INT_RANGES[type_]
         return None if low <= value <= high else f"{value} out of range for {type_}"
     if pa.types.is_floating(type_):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return None if ok else f"expected float, got {type(value).__name__}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected float, got {type(value).__name__}"
+        if isinstance(value, int) and abs(value) > 2**53:
+            return f"{value} is not exactly representable as a float"
+        return None
     if pa.types.is_timestamp(type_):
         if not isinstance(value, dt.datetime):
             return f"expected datetime, got {type(value).__name__}"

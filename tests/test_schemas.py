@@ -16,14 +16,15 @@ NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def article_row(**overrides):
-    row = {
+    row = empty_row(ARTICLE_SCHEMA)  # the nullable enrichment columns: None / []
+    row.update({
         "article_id": "0" * 32, "url": "https://ex.com/a", "canonical_url": "https://ex.com/a",
         "source_type": "feed", "source_name": "Ex", "feed_url": "https://ex.com/rss", "guid": "g1",
         "title": "Title", "summary": None, "body": "Body text.", "authors": ["A"], "categories": [],
         "published_at": NOW, "ingested_at": NOW, "language": "en", "language_confidence": 0.99,
         "dateline_location": None, "dateline_credit": None, "word_count": 2, "content_hash": "f" * 64,
         "cluster_size": 1, "run_id": "run-1",
-    }
+    })
     row.update(overrides)
     return row
 

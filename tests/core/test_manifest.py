@@ -74,7 +74,7 @@ def test_manifest_is_independent_of_file_order():
 
 
 def test_manifest_is_json_serialisable():
-    manifest = build_manifest(HEADER, 1, [record("articles", 1)], [{"feed": "x", "bozo": None}], FINISHED)
+    manifest = build_manifest(HEADER, 1, [record("articles", 1)], [{"feed": "x", "status": "ok", "bozo": None}], FINISHED)
     assert json.loads(json.dumps(manifest)) == manifest
 
 
