@@ -79,7 +79,7 @@ class _ValidateAndWriteTable(beam.PTransform):
 
 def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource]):
     """Wire the whole run into ``p``; returns the PCollection holding the manifest."""
-    inputs, reader_rejects, reports = [], [], []
+    inputs, reader_rejects, feed_reports = [], [], None
     if config.documents_pattern:
         docs = p | "ReadDocuments" >> ReadDocuments(config.documents_pattern)
         inputs.append(docs.articles)
@@ -89,7 +89,7 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
                                             state_dir=config.state_dir, now=config.started_at)
         inputs.append(read.articles)
         reader_rejects.append(read.rejects)
-        reports.append(read.reports)
+        feed_reports = read.reports
 
     raw = inputs | "MergeInputs" >> beam.Flatten(pipeline=p)
     normalized = raw | "Normalize" >> NormalizeArticles(config.run_id, config.started_at)
@@ -123,8 +123,8 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
         read_count | "ReadItem" >> beam.Map(lambda n: ("read", n)),
         files | "MergeFiles" >> beam.Flatten() | "FileItems" >> beam.Map(lambda f: ("file", f)),
     ]
-    if reports:
-        items.append(reports[0] | "FeedItems" >> beam.Map(lambda r: ("feed", r)))
+    if feed_reports is not None:
+        items.append(feed_reports | "FeedItems" >> beam.Map(lambda r: ("feed", r)))
     if config.seen_index:
         items.append((deduplicated.keys, locations) | "StageIndex" >> StageIndexEntries(
             config.output, config.run_id, config.started_at, config.near, config.shards))
