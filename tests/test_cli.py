@@ -72,3 +72,28 @@ def test_no_feeds_and_no_documents_switches(tmp_path):
     args, rest = cli.parse_args(["run", "--seeds", str(SEEDS), "--no-documents"])
     config, feeds = cli.make_config(args, rest)
     assert config.documents_pattern is None and len(feeds) == 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--http-timeout", "inf"], "must be a finite number >= 0"),
+    (["run", "--http-retries", "-1"], "must not be negative"),
+    (["run", "--near-jaccard", "1.5"], "must be in (0, 1]"),
+    (["run", "--near-bands", "7"], "must be a multiple of bands"),
+    (["run", "--enrich", "most"], "invalid choice"),
+    (["run", "--user-agent", "two\nlines"], "user_agent must be one non-empty line"),
+])
+def test_bad_option_values_are_usage_errors(capsys, argv, message):
+    code, out = run_main(capsys, *argv)
+    assert code == cli.EXIT_USAGE and message in out.err and "Traceback" not in out.err
+
+
+def test_fetch_and_dedup_options_reach_the_config(tmp_path):
+    args, rest = cli.parse_args(["run", "--seeds", str(SEEDS), "--output", str(tmp_path), "--http-retries", "0",
+                                 "--host-interval", "2.5", "--no-near-duplicates", "--seen-retention-days", "7",
+                                 "--state-dir", str(tmp_path / "st"), "--enrich", "core"])
+    config, _ = cli.make_config(args, rest)
+    assert (config.fetch_policy.retries, config.fetch_policy.host_interval) == (0, 2.5)
+    assert config.near is None and config.retention.days == 7 and config.enrich == "core"
+    assert config.state_dir == str(tmp_path / "st")
+    args, rest = cli.parse_args(["run", "--seeds", str(SEEDS), "--output", str(tmp_path), "--no-feed-state"])
+    assert cli.make_config(args, rest)[0].state_dir is None
