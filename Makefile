@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUT ?= out
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: run test install clean
+.PHONY: run test install clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,14 @@ test: install
 
 clean:
 	rm -rf $(OUT) build *.egg-info .pytest_cache
+
+# `make bench`: benchmark harness (benchmarks/bench.py); results in benchmarks/results/.
+# More options: make bench BENCH_ARGS="--scaling 1000 10000 100000"
+BENCH_ARGS ?=
+
+$(VENV)/.installed-bench: setup.py $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)

@@ -39,6 +39,14 @@ setup(
             "hypothesis>=6.100",
             "pytest-httpserver>=1.0",
             "duckdb>=1.1",
+            "matplotlib>=3.8",  # the benchmark smoke test draws the chart
+            "psutil>=5.9",
+        ],
+        "bench": [
+            "matplotlib>=3.8",
+            "psutil>=5.9",
+            "py-spy>=0.3.14",
+            "pyinstrument>=4.6",
         ],
     },
     entry_points={"console_scripts": ["news-ingest=pipelines.cli:main"]},

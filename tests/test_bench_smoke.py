@@ -1,0 +1,54 @@
+"""The benchmark harness runs end to end on a tiny corpus (benchmarks/bench.py).
+
+Not a benchmark: nothing here looks at how long anything took. It checks that the corpus is
+deterministic and has the copies it promises, that every configuration reads every record,
+and that the harness writes its JSON and chart. One pipeline run (about 15 s, its start-up).
+"""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import bench
+from benchmarks.corpus import CorpusSpec, news_corpus, write_corpus
+
+
+def test_corpus_is_deterministic_and_has_its_copies(tmp_path):
+    spec = CorpusSpec(records=60, entries_per_feed=10, near_rate=0.2, tracking_rate=0.1, guid_rate=0.1)
+    first, second = write_corpus(spec, tmp_path / "a"), write_corpus(spec, tmp_path / "b")
+    assert first == second
+    for path in sorted((tmp_path / "a").rglob("*.*")):
+        assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
+    truth = first["truth"]
+    assert truth["originals"] + truth["copies"] == 60
+    assert min(truth["tracking"], truth["guid"], truth["near"]) > 0
+    assert first["feeds"] == 6 and first["documents"] == 3
+    assert len(list((tmp_path / "a" / "documents").iterdir())) == 3
+    corpus = news_corpus(spec)
+    for entries in corpus.feeds:  # a guid copy is never in its original's feed
+        guids = [entry["guid"] for entry in entries]
+        assert len(guids) == len(set(guids))
+
+
+def test_harness_runs_end_to_end(tmp_path):
+    results = tmp_path / "results"
+    code = bench.main(["--records", "40", "--entries-per-feed", "10", "--repeat", "1",
+                       "--configs", "floor", "naive", "core", "--startup-repeat", "0",
+                       "--stage-profiles", "core", "--profiler", "none",
+                       "--scaling", "20", "40", "--scaling-configs", "floor",
+                       "--results", str(results), "--workdir", str(tmp_path / "work")])
+    assert code == 0
+    report = json.loads((results / "latest.json").read_text())
+    assert (results / "latest.png").stat().st_size > 10_000
+    assert set(report["compare"]) == {"floor", "naive", "core"}
+    assert all(not run["error"] for run in report["runs"])
+    truth = report["corpus"]["truth"]
+    core = report["compare"]["core"]["counts"]
+    assert core["read"] == 40 and core["written"] + core["duplicates"] + core["rejected"] == 40
+    assert core["written"] == truth["originals"]  # the corpus' copies are all found, nothing else merged
+    assert report["compare"]["naive"]["counts"]["written"] > core["written"]  # naive misses copies
+    assert report["compare"]["floor"]["x_floor"] == 1.0 and "x_naive" in report["compare"]["core"]
+    assert [p["records"] for p in report["scaling"]["floor"]["points"]] == [20, 40]
+    assert len(report["targets"]) == 4
+    stages = report["stages"]["core"]["stages_ms"]  # Beam's step timers reached the report
+    assert {"read", "normalize", "deduplicate", "enrich", "validate"} <= set(stages)
