@@ -37,6 +37,8 @@ import unicodedata
 import ftfy
 import wordfreq
 
+from pipelines.core.text import ASCII_CONTROL_RE, CONTROL, INVISIBLE, drop_categories, paragraphs
+
 _FTFY_CONFIG = ftfy.TextFixerConfig(
     unescape_html=False,  # html_to_text has unescaped markup already; a literal "&amp;" in prose stays
     uncurl_quotes=False,  # “ ” are what the publisher wrote, and the quote finder needs them
@@ -44,10 +46,6 @@ _FTFY_CONFIG = ftfy.TextFixerConfig(
     normalization="NFC",
     explain=False,
 )
-# Format characters (category Cf) that carry spelling: ZWNJ, ZWJ, and emoji tag characters.
-_KEPT_FORMAT = {"\u200c", "\u200d"} | {chr(c) for c in range(0xE0020, 0xE0080)}
-_SPACE_RE = re.compile(r"[^\S\n]+")
-_BLANKS_RE = re.compile(r"\n\s*\n+")
 _CLEAN_PASSES = 4
 
 # A word, a hyphen (ASCII or U+2010) with optional spaces after it (a line break that was
@@ -63,20 +61,15 @@ _NEEDS_TOKENIZER = {"zh", "ja", "ko"}
 _MAX_PASSES = 3  # a join can make a joined word appear "elsewhere" for another pair
 
 
-def _drop_invisible(text: str, categories: tuple[str, ...]) -> str:
-    return "".join(ch for ch in text if ch in _KEPT_FORMAT or unicodedata.category(ch) not in categories)
-
-
 def _clean_once(text: str) -> str:
     # Unassigned, private-use, surrogate and format characters go before ftfy, which must see the
     # characters that end up side by side; C0/C1 controls stay for it (C1 controls are mojibake).
-    text = _drop_invisible(text, ("Cn", "Co", "Cs", "Cf"))
+    text = drop_categories(text, INVISIBLE)
     text = ftfy.fix_text(text, _FTFY_CONFIG)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(ch for ch in text if ch in "\n\t" or ch in _KEPT_FORMAT or unicodedata.category(ch)[0] != "C")
+    text = drop_categories(text, CONTROL, "\n\t")
     text = unicodedata.normalize("NFC", text)  # after the deletions, which can join a letter and its mark
-    paragraphs = (_SPACE_RE.sub(" ", p.replace("\n", " ")).strip() for p in _BLANKS_RE.split(text))
-    return "\n\n".join(p for p in paragraphs if p)
+    return paragraphs(text)
 
 
 def clean_text(text: str) -> str:
@@ -86,6 +79,11 @@ def clean_text(text: str) -> str:
     Idempotent: repeated until nothing changes (ftfy fixes one layer of stacked mojibake per
     pass, and a deletion can put two characters side by side that read as mojibake).
     """
+    if text.isascii():
+        # No mojibake, no Unicode oddities: only control characters and white space to fix,
+        # and one pass is final (deleting ASCII controls cannot create anything ftfy would fix).
+        text = ASCII_CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+        return paragraphs(text)
     for _ in range(_CLEAN_PASSES):
         cleaned = _clean_once(text)
         if cleaned == text:

@@ -67,7 +67,7 @@ def normalize_article(raw: dict[str, Any], run_id: str, ingested_at: dt.datetime
                       f"published_at {published.isoformat()} is after the run started")
 
     dateline, body = parse_dateline(to_text(raw.get("body") or ""))
-    body, body_repairs = repair_hyphenation(clean_text(body))
+    body, body_repairs = repair_hyphenation(body.strip())  # to_text cleaned it; the rest stays clean
     summary = to_text(raw["summary"]) if raw.get("summary") else None
     digest = content_hash(body or title)
     row = schemas.empty_row()

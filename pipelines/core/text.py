@@ -57,16 +57,50 @@ def html_to_text(markup: str) -> str:
     return normalize_text("".join(parser.parts))
 
 
+# Format characters (category Cf) that carry spelling: ZWNJ, ZWJ, and emoji tag characters.
+KEPT_FORMAT = {"\u200c", "\u200d"} | {chr(c) for c in range(0xE0020, 0xE0080)}
+
+
+_NOT_PLAIN_ASCII_RE = re.compile(r"[^\x09\x0a\x0d\x20-\x7e]")
+
+
+def drop_categories(text: str, categories: tuple[str, ...], keep: str = "") -> str:
+    """``text`` without the characters of the Unicode ``categories`` (but ``keep`` and KEPT_FORMAT).
+
+    Only characters outside printable ASCII are looked up, so plain text costs one regex scan.
+    """
+    def replace(match: re.Match) -> str:
+        ch = match.group()
+        if ch in keep or ch in KEPT_FORMAT or unicodedata.category(ch) not in categories:
+            return ch
+        return ""
+
+    return _NOT_PLAIN_ASCII_RE.sub(replace, text)
+
+
+INVISIBLE = ("Cn", "Co", "Cs", "Cf")
+CONTROL = ("Cc", "Cf", "Cn", "Co", "Cs")
+ASCII_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def paragraphs(text: str) -> str:
+    """Single spaces inside paragraphs (single newlines too), one blank line between them."""
+    paragraphs = (_SPACE_RE.sub(" ", p.replace("\n", " ")).strip() for p in _BLANKS_RE.split(text))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 def normalize_text(text: str) -> str:
     """NFC, no control characters, single spaces, paragraphs separated by one blank line.
 
-    Single newlines inside a paragraph become spaces (hard-wrapped text).
+    Single newlines inside a paragraph become spaces (hard-wrapped text). ZWJ and ZWNJ
+    stay: they are spelling (Persian, emoji sequences), not noise.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    if text.isascii():
+        return paragraphs(ASCII_CONTROL_RE.sub("", text))
+    text = drop_categories(text, CONTROL, "\n\t")
     text = unicodedata.normalize("NFC", text)  # after the deletions, which can join a letter and its mark
-    paragraphs = (_SPACE_RE.sub(" ", p.replace("\n", " ")).strip() for p in _BLANKS_RE.split(text))
-    return "\n\n".join(p for p in paragraphs if p)
+    return paragraphs(text)
 
 
 def normalize_line(text: str) -> str:
