@@ -69,7 +69,7 @@ def articles(count: int, seed: int = 7, near_rate: float = 0.15, exact_rate: flo
     """``count`` raw articles (feed-entry shaped dicts) with duplicates mixed in."""
     rng = random.Random(seed)
     words = vocabulary(4000, rng)
-    start = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)  # 100k entries, a minute apart, end before NOW
     items: list[dict] = []
     for index in range(count):
         roll = rng.random()

@@ -67,7 +67,10 @@ def main(argv=None) -> int:
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             rows_path, counts_path = Path(tmp) / "rows.jsonl", Path(tmp) / "counts.json"
-            write_rows([normalize_article(raw, "bench", NOW) for raw in articles(size)], rows_path)
+            rows = [normalize_article(raw, "bench", NOW) for raw in articles(size)]
+            if not all(isinstance(row, dict) for row in rows):
+                raise SystemExit("the corpus generator made records that Normalize rejects")
+            write_rows(rows, rows_path)
             elapsed, counts = run_once(rows_path, beam_args, counts_path)
         results.append({"articles": size, "seconds": round(elapsed, 2),
                         "articles_per_second": round(size / elapsed, 1), "counts": counts})
