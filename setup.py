@@ -2,6 +2,9 @@
 
 from setuptools import find_packages, setup
 
+# --runner dask: Beam's DaskRunner on a distributed cluster (LocalCluster by default)
+DASK = ["apache-beam[dask]>=2.77,<3", "dask>=2026.8,<2027", "distributed>=2026.8,<2027"]
+
 setup(
     name="news-ingest",
     version="0.1.0",
@@ -41,7 +44,9 @@ setup(
             "duckdb>=1.1",
             "matplotlib>=3.8",  # the benchmark smoke test draws the chart
             "psutil>=5.9",
+            *DASK,  # tests/test_dask.py compares Dask with DirectRunner and must not skip
         ],
+        "dask": DASK,
         "bench": [
             "matplotlib>=3.8",
             "psutil>=5.9",

@@ -8,6 +8,7 @@ Arguments this parser does not know are Beam pipeline options
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -34,6 +35,7 @@ from pipelines.config import RunConfig, new_run_id
 from pipelines.core.feed_state import FeedSchedule
 from pipelines.core.fetch import FetchPolicy
 from pipelines.core.near_dedupe import NearConfig
+from pipelines.runners import dask_runner_args, is_dask, require_dask
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 LOG = logging.getLogger("news_ingest")
@@ -58,6 +60,8 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 some batch quarantined.
 RUN_EPILOG = """\
 Any other --option is passed to Apache Beam, e.g. --runner DirectRunner,
 --direct_num_workers 2, --direct_running_mode multi_processing.
+--runner dask runs on Dask: a local cluster with one worker per core, or the
+scheduler at --dask_client_address ADDRESS (needs the 'dask' extra).
 """
 
 
@@ -181,6 +185,11 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     if args.command is None:
         parser.print_help(sys.stderr)
         raise UsageError("a command is required: news-ingest run ...")
+    if is_dask(rest):
+        try:
+            require_dask()  # declares Beam's --dask_* options
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
     unknown = unknown_beam_args(rest)
     if unknown:
         raise UsageError(f"unknown arguments (neither news-ingest nor Beam options): {' '.join(unknown)}")
@@ -315,7 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     LOG.info("run %s: documents %s, %d feeds -> %s", config.run_id, config.documents_pattern or "(none)",
              len(feeds), config.output)
+    cleanup = lambda: None  # noqa: E731
     try:
+        beam_args, cleanup = dask_runner_args(config.beam_args)  # --runner dask: our runner, a cluster
+        config = dataclasses.replace(config, beam_args=tuple(beam_args))
         manifest = run(config, feeds)
     except Exception as exc:  # the manifest records it; the user gets one line, not a traceback
         if verbose:
@@ -323,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"news-ingest: run {config.run_id} failed: {type(exc).__name__}: "
               f"{' '.join(str(exc).split())[:500]}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        cleanup()
     print(summary(manifest))
     return {"ok": EXIT_OK, "quarantined": EXIT_QUARANTINED}.get(manifest["status"], EXIT_FAILURE)
 
