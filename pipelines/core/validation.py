@@ -48,12 +48,16 @@ class Outcome:
 class BatchValidator:
     """Validates Arrow tables of one table kind against its suite."""
 
-    def __init__(self, suites_dir: str | os.PathLike, table: str) -> None:
+    def __init__(self, suites_dir: str | os.PathLike | None, table: str,
+                 suite_json: dict[str, Any] | None = None) -> None:
+        """``suite_json`` (as :func:`load_suite_json` returns it) wins over ``suites_dir``: a
+        validator built on a remote worker must not open a path that exists only on the driver."""
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        suite_json = load_suite_json(suites_dir, table)
+        if suite_json is None:
+            suite_json = load_suite_json(suites_dir, table)
         self._context = gx.get_context(mode="ephemeral")
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         try:

@@ -5,7 +5,9 @@ CheckRows    in: article or duplicate rows; out: ``rows`` (rows that fit the tab
 BatchRows    in: rows of one table; out: ``RowBatch``es, one per future Parquet file.
 ValidateBatches
              in: ``RowBatch``es; out: ``valid`` and ``quarantined``, each
-             ``(batch, gx_result_dict)``. The suite is ``<suites_dir>/<table>.json``.
+             ``(batch, gx_result_dict)``. The suite is ``<suites_dir>/<table>.json``, read
+             when the graph is built (a missing suite fails then) and shipped to workers
+             with the DoFn, so remote workers never open the driver's path.
 
     batches = rows | BatchRows("articles") | ValidateBatches("articles", SUITES_DIR)
 """
@@ -21,7 +23,7 @@ import schemas
 from pipelines.core import records as r
 from pipelines.core.batches import make_batches, partition_of, shard_of
 from pipelines.core.normalize import FUTURE_TOLERANCE
-from pipelines.core.validation import BatchValidator
+from pipelines.core.validation import BatchValidator, load_suite_json
 from pipelines.transforms.tags import QUARANTINED, REJECTS, ROWS, VALID
 
 STAGE = "validate"
@@ -78,12 +80,12 @@ class BatchRows(beam.PTransform):
 
 
 class ValidateBatchFn(beam.DoFn):
-    def __init__(self, table: str, suites_dir: str) -> None:
+    def __init__(self, table: str, suite_json: dict) -> None:
         self.table = table
-        self.suites_dir = suites_dir
+        self.suite_json = suite_json
 
     def setup(self) -> None:
-        self.validator = BatchValidator(self.suites_dir, self.table)
+        self.validator = BatchValidator(None, self.table, suite_json=self.suite_json)
 
     def process(self, batch):
         now = dt.datetime.now(dt.timezone.utc)
@@ -104,7 +106,8 @@ class ValidateBatches(beam.PTransform):
         if table not in schemas.TABLE_SCHEMAS:
             raise ValueError(f"unknown table {table!r}")
         self.table, self.suites_dir = table, str(suites_dir)
+        self.suite_json = load_suite_json(self.suites_dir, table)
 
     def expand(self, batches):
         return batches | "ValidateBatch" >> beam.ParDo(
-            ValidateBatchFn(self.table, self.suites_dir)).with_outputs(VALID, QUARANTINED)
+            ValidateBatchFn(self.table, self.suite_json)).with_outputs(VALID, QUARANTINED)

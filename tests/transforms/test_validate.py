@@ -56,3 +56,20 @@ def test_real_suite_passes_good_batches_and_quarantines_bad_ones():
         assert_that(out[QUARANTINED] | "Q" >> beam.Map(lambda e: (len(e[0].rows), e[1]["summary"]["failed"])),
                     equal_to([(1, ["expect_column_values_to_be_between(published_at)"])]),
                     label="Quarantined")
+
+
+def test_suite_is_read_when_the_graph_is_built_not_on_the_worker(tmp_path):
+    """A remote worker has no access to the driver's expectations folder: the suite travels with the DoFn."""
+    import shutil
+
+    from pipelines.core.validation import SuiteError
+
+    suites = tmp_path / "suites"
+    shutil.copytree(SUITES_DIR, suites)
+    with TestPipeline() as p:
+        batches = p | beam.Create([article_row(guid="g1")]) | BatchRows("articles", shards=1)
+        out = batches | ValidateBatches("articles", str(suites))
+        shutil.rmtree(suites)  # gone before any worker runs
+        assert_that(out[VALID] | beam.Map(lambda e: e[1]["success"]), equal_to([True]))
+    with pytest.raises(SuiteError, match="not found"):
+        ValidateBatches("articles", str(tmp_path / "missing"))
