@@ -225,12 +225,15 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
     started = dt.datetime.now(dt.timezone.utc)
     seeds = args.seeds
     documents = None
-    if not args.no_documents:
+    if not args.no_documents and _is_remote(seeds):  # gs://, s3://: matched by Beam's FileSystems
+        documents = seeds.rstrip("/") + "/documents/*"
+    elif not args.no_documents:
         if not os.path.isdir(seeds):
             raise UsageError(f"seeds directory not found: {seeds}")
         documents = os.path.join(os.path.abspath(seeds), "documents", "*")
     feed_list = args.feed_list
-    if feed_list is None and not args.no_feeds and os.path.isfile(os.path.join(seeds, "feeds.yaml")):
+    if feed_list is None and not args.no_feeds and not _is_remote(seeds) \
+            and os.path.isfile(os.path.join(seeds, "feeds.yaml")):
         feed_list = os.path.join(seeds, "feeds.yaml")
     try:
         feeds = load_feed_list(feed_list) if feed_list and not args.no_feeds else []

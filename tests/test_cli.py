@@ -97,3 +97,13 @@ def test_fetch_and_dedup_options_reach_the_config(tmp_path):
     assert config.state_dir == str(tmp_path / "st")
     args, rest = cli.parse_args(["run", "--seeds", str(SEEDS), "--output", str(tmp_path), "--no-feed-state"])
     assert cli.make_config(args, rest)[0].state_dir is None
+
+
+def test_remote_seeds_go_to_beams_filesystems(tmp_path, capsys):
+    """gs:// seeds are matched by Beam's FileSystems; without the GCP extra the run fails in one line."""
+    code, captured = run_main(capsys, "run", "-q", "--seeds", "gs://no-such-bucket/seeds",
+                              "--output", str(tmp_path / "out"), "--enrich", "core")
+    assert code == cli.EXIT_FAILURE
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "gs://no-such-bucket/seeds/documents/*" in lines[0]
+    assert "Traceback" not in captured.err
