@@ -10,16 +10,22 @@ are immutable; a new run adds files, never rewrites one.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 import schemas
 from pipelines.core.dedupe import METHODS, Cluster, dedup_key
 from pipelines.core.near_dedupe import NearConfig, band_keys, sketch
+from pipelines.core.urls import canonical_url
 
 INDEX_DIR = "_index"
+CORRUPT_DIR = "_corrupt"  # _index/_corrupt/: unreadable index files, kept for inspection
+_INDEX_NAME_RE = re.compile(r"^part-(?P<run_id>[A-Za-z0-9][A-Za-z0-9_.-]*)-[0-9a-f]{16}\.parquet$")
 NEAR_METADATA_KEY = b"news_ingest.near"
 DEFAULT_RETENTION = dt.timedelta(days=30)
 _KIND_ORDER = {kind: rank for rank, kind in enumerate((*METHODS, "near"))}
@@ -69,3 +75,61 @@ def read_index_file(handle, since: dt.datetime, near: NearConfig | None) -> tupl
     rows = [row for row in table.to_pylist() if row["seen_at"] >= since
             and (row["kind"] != "band" or compatible)]
     return rows, bool(fingerprint) and near is not None and not compatible
+
+
+def run_of_index_file(name: str) -> str | None:
+    """The run that wrote ``_index/part-<run_id>-<hash16>.parquet``, or None for another name."""
+    match = _INDEX_NAME_RE.match(name)
+    return match["run_id"] if match else None
+
+
+def _files(pattern: str) -> list[str]:
+    found = FileSystems.match([pattern])[0].metadata_list
+    return sorted(m.path for m in found if not FileSystems.split(m.path)[1].startswith((".", "_")))
+
+
+def rebuild_index_rows(output: str, run_id: str, near: NearConfig | None) -> list[dict[str, Any]]:
+    """The seen-index entries of one run, rebuilt from the dataset (``articles/`` and ``duplicates/``).
+
+    Used when an index file is unreadable: the index is derived data, so the run's rows in
+    the dataset say what it held. Kept articles give every key (guid, url, content, bands,
+    the file path). Dropped copies give their guid and canonical link; their content hash is
+    not in ``duplicates/``, which loses nothing for content and near copies (their text
+    matches the kept article's keys) and little for guid/url copies (they match on those).
+    Files are found by listing, so compacted files are found too; rows by their ``run_id``.
+    """
+    entries: dict[tuple[str, str, str], dict[str, Any]] = {}
+    kept_paths: dict[str, str] = {}
+
+    def add(kind: str, key: str, article_id: str, path: str, seen_at) -> None:
+        entries.setdefault((kind, key, article_id), {"kind": kind, "key": key, "article_id": article_id,
+                                                     "path": path, "seen_at": seen_at, "run_id": run_id})
+
+    def read(path: str) -> pa.Table:
+        try:
+            with FileSystems.open(path) as handle:
+                return pq.read_table(handle)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise ValueError(f"{path} is unreadable too: {exc}") from None
+
+    prefix = output.rstrip("/") + "/"
+    for path in _files(FileSystems.join(output, "articles", "*", "*.parquet")):
+        table = read(path)
+        relative = path[len(prefix):] if path.startswith(prefix) else path
+        for row in table.filter(pc.equal(table["run_id"], run_id)).to_pylist():
+            kept_paths[row["article_id"]] = relative
+            for kind, key in cluster_keys((row, []), near):
+                add(kind, key, row["article_id"], relative, row["ingested_at"])
+    for path in _files(FileSystems.join(output, "duplicates", "*", "*.parquet")):
+        table = read(path)
+        for row in table.filter(pc.equal(table["run_id"], run_id)).to_pylist():
+            kept = kept_paths.get(row["canonical_id"])
+            if kept is None:  # dropped against an earlier run's article: that run's entries hold it
+                continue
+            guid_key = dedup_key({**row, "canonical_url": None, "published_at": None}, "guid") \
+                if row.get("guid") else None
+            url_key = canonical_url(row["url"]) if row.get("url") else None
+            for kind, key in (("guid", guid_key), ("url", url_key)):
+                if key:
+                    add(kind, key, row["canonical_id"], kept, row["ingested_at"])
+    return sorted(entries.values(), key=lambda r: (r["kind"], r["key"], r["article_id"]))

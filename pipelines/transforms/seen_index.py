@@ -20,29 +20,73 @@ import datetime as dt
 import logging
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 
 from pipelines import storage
 from pipelines.core.batches import parquet_bytes
 from pipelines.core.dedupe import duplicate_rows
 from pipelines.core.near_dedupe import NearConfig, band_keys, sketch, verify
-from pipelines.core.records import stable_hash
-from pipelines.core.seen_index import INDEX_DIR, best_match, exact_keys, index_table, read_index_file
+from pipelines.core.records import one_line, stable_hash
+from pipelines.core.seen_index import (
+    CORRUPT_DIR, INDEX_DIR, best_match, exact_keys, index_table, read_index_file, rebuild_index_rows,
+    run_of_index_file,
+)
 from pipelines.transforms.tags import ARTICLES, DUPLICATES
 
 LOG = logging.getLogger("news_ingest")
 INDEX_FILE_ROWS = 200_000
 
 
+class SeenIndexError(RuntimeError):
+    """An index file is unreadable and could not be rebuilt from the dataset."""
+
+
+def repair_index_file(output: str, path: str, near: NearConfig | None) -> None:
+    """Replace an unreadable index file by one rebuilt from the dataset; keep the bad one aside.
+
+    Order matters for crashes: the rebuilt file is written first, the bad file copied to
+    ``_index/_corrupt/``, then the rebuilt file renamed over the bad one (one atomic rename on
+    a local filesystem). A crash anywhere leaves the bad file (repaired next time) or the good one.
+    """
+    folder, name = FileSystems.split(path)
+    run_id = run_of_index_file(name)
+    if run_id is None:
+        raise SeenIndexError(f"seen-index file {path} is unreadable and its name names no run; "
+                             f"move it out of {INDEX_DIR}/ to continue")
+    try:
+        rows = rebuild_index_rows(output, run_id, near)
+    except Exception as exc:  # the dataset itself may be damaged: say so, do not guess
+        raise SeenIndexError(f"seen-index file {path} is unreadable and rebuilding it from run {run_id}'s "
+                             f"files failed: {type(exc).__name__}: {exc}") from None
+    corrupt = storage.join(folder, CORRUPT_DIR)
+    rebuilt = storage.join(corrupt, name + ".rebuilt")
+    storage.publish_bytes(parquet_bytes(index_table(rows, near)), rebuilt, rebuilt + ".tmp")
+    FileSystems.copy([path], [storage.join(corrupt, f"{name}.{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")])
+    storage.publish_staged([rebuilt], [path])
+    LOG.warning("seen-index file %s was unreadable: rebuilt %d entries of run %s from the dataset "
+                "(the bad file is in %s/%s/)", name, len(rows), run_id, INDEX_DIR, CORRUPT_DIR)
+
+
 class ReadIndexFileFn(beam.DoFn):
-    def __init__(self, since: dt.datetime, near: NearConfig | None) -> None:
-        self.since, self.near = since, near
+    def __init__(self, output: str, since: dt.datetime, near: NearConfig | None) -> None:
+        self.output, self.since, self.near = output, since, near
+        self.repaired = Metrics.counter("seen_index", "repaired_files")
 
     def process(self, readable: fileio.ReadableFile):
-        with readable.open() as handle:
-            rows, incompatible = read_index_file(handle, self.since, self.near)
+        try:
+            with readable.open() as handle:
+                rows, incompatible = read_index_file(handle, self.since, self.near)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            LOG.warning("seen-index file %s is unreadable (%s): rebuilding it", readable.metadata.path,
+                        one_line(str(exc)))
+            repair_index_file(self.output, readable.metadata.path, self.near)
+            self.repaired.inc()
+            with FileSystems.open(readable.metadata.path) as handle:
+                rows, incompatible = read_index_file(handle, self.since, self.near)
         if incompatible:
             LOG.warning("seen-index %s was written with other near-duplicate parameters: "
                         "its band keys are ignored", readable.metadata.path)
@@ -55,14 +99,14 @@ class ReadSeenIndex(beam.PTransform):
         if since.utcoffset() != dt.timedelta(0):
             raise ValueError("since must be an aware UTC datetime")
         self.pattern = storage.join(output, INDEX_DIR, "*.parquet")
-        self.since, self.near = since, near
+        self.output, self.since, self.near = output, since, near
 
     def expand(self, pbegin):
         return (
             pbegin
             | "MatchIndex" >> fileio.MatchFiles(self.pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
             | "OpenIndex" >> fileio.ReadMatches()
-            | "ReadIndexFile" >> beam.ParDo(ReadIndexFileFn(self.since, self.near))
+            | "ReadIndexFile" >> beam.ParDo(ReadIndexFileFn(self.output, self.since, self.near))
         )
 
 
@@ -84,8 +128,13 @@ class ReadEarlierBodiesFn(beam.DoFn):
         if not FileSystems.exists(full_path):
             LOG.warning("seen-index points at a missing file %s: its near matches are skipped", path)
             return
-        with FileSystems.open(full_path) as handle:
-            table = pq.read_table(handle, columns=["article_id", "body"])
+        try:
+            with FileSystems.open(full_path) as handle:
+                table = pq.read_table(handle, columns=["article_id", "body"])
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            LOG.error("article file %s is unreadable (%s): near matches against it are skipped; "
+                      "restore it from a backup", path, one_line(str(exc)))
+            return
         sketches = {row["article_id"]: sketch(row["article_id"], row["body"], self.near)
                     for row in table.to_pylist() if row["article_id"] in wanted}
         for cluster_id, old_id in candidates:
