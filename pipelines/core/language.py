@@ -12,7 +12,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 MIN_LETTERS = 40
 MIN_CONFIDENCE = 0.80
-SAMPLE_CHARS = 1500  # the first paragraphs decide (about 250 words); long texts cost no more
+SAMPLE_CHARS = 600  # the first paragraphs decide (about 100 words); long texts cost no more
 
 
 @functools.lru_cache(maxsize=1)

@@ -111,3 +111,23 @@ def test_geocode_dateline_never_raises(location, qualifier):
     if lat is not None:
         assert country is not None and -90 <= lat <= 90 and -180 <= lon <= 180
         assert not math.isnan(lat)
+
+
+def test_gazetteer_cache_round_trip_and_a_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
+    from pipelines.core import geo
+
+    monkeypatch.setenv("NEWS_INGEST_CACHE", str(tmp_path))
+    built = geo._build_gazetteer()
+    geo.gazetteer.cache_clear()
+    try:
+        first = geo.gazetteer()  # builds and writes the cache
+        [cached] = tmp_path.glob("gazetteer-*.pickle")
+        geo.gazetteer.cache_clear()
+        assert geo.gazetteer() == first == built  # read back from the cache
+        cached.write_bytes(b"\x80\x05 not a pickle")
+        geo.gazetteer.cache_clear()
+        assert geo.gazetteer() == built  # unusable cache: built again, and rewritten
+        geo.gazetteer.cache_clear()
+        assert geo.gazetteer() == built and not list(tmp_path.glob("*.tmp"))
+    finally:
+        geo.gazetteer.cache_clear()
