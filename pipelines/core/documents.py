@@ -3,7 +3,9 @@
 Format: optional front matter between ``---`` lines (YAML mapping with ``url``,
 ``source``, ``published``), then the headline on the first non-empty line, then
 the body. Documents must be UTF-8 (a byte-order mark is allowed); anything else
-is rejected rather than guessed at, so no text is silently mis-decoded.
+is rejected rather than guessed at, so no text is silently mis-decoded. A first line
+over ``records.MAX_TITLE_CHARS`` is not a headline (``TITLE_TOO_LONG``); a body over
+``records.MAX_BODY_CHARS`` is ``BODY_TOO_LONG``.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def parse_document(source: str, data: bytes) -> dict[str, Any] | r.Reject:
     """Parse one document's bytes into a raw article (see ``records.RAW_FIELDS``) or a reject."""
     if not data.strip():
         return _reject(source, r.EMPTY_DOCUMENT, "document is empty", data)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16/32 byte-order marks (NUL bytes follow)
+        return _reject(source, r.DECODE_ERROR, "not UTF-8 (a UTF-16 or UTF-32 byte-order mark)", data)
     if _looks_binary(data):
         return _reject(source, r.BINARY_CONTENT, "document is binary, not text", data)
     try:
@@ -109,6 +113,10 @@ def parse_document(source: str, data: bytes) -> dict[str, Any] | r.Reject:
     title = lines[0].strip()
     if not title:
         return _reject(source, r.EMPTY_DOCUMENT, "document has front matter but no text", data)
+    body = lines[1] if len(lines) > 1 else ""
+    too_large = r.oversize(title, body)
+    if too_large:
+        return _reject(source, *too_large, data)
     source_name = meta.get("source")
     return {
         "source_type": "document",
@@ -119,7 +127,7 @@ def parse_document(source: str, data: bytes) -> dict[str, Any] | r.Reject:
         "url": url.strip() if url else None,
         "title": title,
         "summary": None,
-        "body": lines[1] if len(lines) > 1 else "",
+        "body": body,
         "text_is_html": False,
         "authors": [],
         "categories": [],

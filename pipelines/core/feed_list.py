@@ -54,6 +54,8 @@ def _resolve(entry: str, base_dir: str, where: str) -> str:
     entry = entry.strip()
     if not entry:
         raise FeedListError(f"{where}: empty feed entry")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in entry):  # NUL, newlines: no path or URL has them
+        raise FeedListError(f"{where}: feed entry contains control characters")
     parts = urlsplit(entry)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):

@@ -18,6 +18,20 @@ flags as malformed ("bozo") keeps every entry it recovered; the problem is recor
 report. A feed that yields nothing and is malformed becomes one reject, so the bytes are kept
 and the count still reconciles. A feed that is not due, not modified or dead produces no
 article and no reject, only its report (it was not an input record).
+
+Hostile XML: feedparser's expat parser fetches no external entity or DTD and bounds entity
+amplification, but on any XML error feedparser parses again with its loose parser, which
+expands the internal entities of the prolog itself, with no limit (a 50 KB entity used 50,000
+times is a 2.5 GB string). defusedxml guards expat only, so :func:`unsafe_dtd` checks the
+prolog first (our own code, a few regexes): external or parameter entities, entities made of
+other entities, or more than :data:`MAX_ENTITY_EXPANSION` characters of expansion make the
+feed one ``FEED_UNSAFE_XML`` reject; a plain DOCTYPE (RSS 0.91's Netscape DTD) and small
+entities like ``<!ENTITY nbsp "&#160;">`` pass. An entry whose title or text is over the
+limits of ``core.records`` is one ``TITLE_TOO_LONG``/``BODY_TOO_LONG`` reject; the other
+entries of its feed go on.
+
+Feed URLs may carry credentials: reports, rejects, raw articles and messages carry
+``urls.redact_url(location)``; only the fetch uses the real URL.
 """
 
 from __future__ import annotations
@@ -27,9 +41,11 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import re
 import time
 from email.message import Message
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
 import requests
@@ -42,6 +58,7 @@ from pipelines.core.feed_state import (
 from pipelines.core.fetch import FetchError, FetchPolicy, HostPacer, fetch_url, read_local, retry_after_seconds
 from pipelines.core.records import one_line, stable_hash
 from pipelines.core.text import html_to_text
+from pipelines.core.urls import is_web_url, redact_text, redact_url
 
 STAGE = "read_feeds"
 
@@ -79,34 +96,127 @@ def feed_report(source: FeedSource, status: str, **fields: Any) -> dict[str, Any
     the feed will be fetched again (ISO 8601; None: every run), ``failures`` how many runs in a
     row it has failed, ``final_url`` where a redirected feed was found.
     """
-    return {"feed": source.location, "name": source.name, "status": status, "http_status": None,
-            "bytes": 0, "entries": 0, "new_entries": 0, "format": None, "content_type": None,
-            "bozo": None, "error": None, "reason": None, "next_due": None, "failures": 0,
-            "final_url": None, **fields}
+    report = {"feed": redact_url(source.location), "name": source.name, "status": status, "http_status": None,
+              "bytes": 0, "entries": 0, "new_entries": 0, "format": None, "content_type": None,
+              "bozo": None, "error": None, "reason": None, "next_due": None, "failures": 0,
+              "final_url": None, **fields}
+    if report["final_url"]:
+        report["final_url"] = redact_url(report["final_url"])
+    return report
 
 
 def failed_feed(source: FeedSource, reason: str, message: str, data: bytes | None = None) -> FeedResult:
-    """The result for a feed that could not be read or parsed at all."""
-    reject = r.Reject(STAGE, reason, message, "feed", source.location, payload=data)
+    """The result for a feed that could not be read or parsed at all (secrets of its URL redacted)."""
+    message = redact_text(message, source.location)
+    reject = r.Reject(STAGE, reason, message, "feed", redact_url(source.location), payload=data)
     report = feed_report(source, STATUS_ERROR, reason=reason, error=one_line(message),
                          bytes=len(data or b""))
     return FeedResult([], [reject], report)
+
+
+# --- hostile XML ------------------------------------------------------------------------------------
+
+MAX_ENTITY_EXPANSION = 1 << 20  # characters all entity references of a feed may expand to
+_ELEMENT_START_RE = re.compile(r"<\w")  # feedparser's own end of the prolog
+_ENTITY_RE = re.compile(r"<!ENTITY", re.IGNORECASE)
+_ENTITY_DECL_RE = re.compile(
+    r"<!ENTITY\s+(%\s*)?([^\s\"'>%;]+)\s*(?:(SYSTEM|PUBLIC)\b|\"([^\"]*)\"|'([^']*)')?", re.IGNORECASE)
+_CHAR_REF_RE = re.compile(r"&#(?:[0-9]+|x[0-9a-fA-F]+);")
+
+
+def _text_views(data: bytes) -> Iterator[str]:
+    """``data`` as text in every encoding a DTD could hide in: bytes as Latin-1 (covers UTF-8 and
+    the other ASCII-compatible charsets), and UTF-16/32 or EBCDIC when the bytes suggest them."""
+    yield data.decode("latin-1")
+    if b"\x00" in data[:1024]:
+        for codec in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+            yield data.decode(codec, "replace")
+    if data.startswith(b"\x4c\x6f\xa7\x94"):  # '<?xm' in EBCDIC, which feedparser reads too
+        yield data.decode("cp037", "replace")
+
+
+def _check_prolog(text: str) -> str | None:
+    start = _ELEMENT_START_RE.search(text)
+    head = text[: start.start()] if start else text
+    declared = len(_ENTITY_RE.findall(head))
+    if not declared:
+        return None
+    sizes: dict[str, int] = {}
+    matches = list(_ENTITY_DECL_RE.finditer(head))
+    for match in matches:
+        percent, name, external, double, single = match.groups()
+        if percent:
+            return f"the DTD declares a parameter entity (%{one_line(name, 40)})"
+        if external:
+            return f"the DTD declares an external entity ({one_line(name, 40)}, {external.upper()})"
+        value = double if double is not None else single
+        if value is None:
+            return f"the DTD declares an entity it does not give a value ({one_line(name, 40)})"
+        if "&" in _CHAR_REF_RE.sub("", value) or "%" in value:
+            return f"the DTD declares an entity made of other entities ({one_line(name, 40)})"
+        sizes[name] = max(sizes.get(name, 0), len(value))
+    if len(matches) != declared:
+        return "the DTD has entity declarations that cannot be read"
+    # sgmllib (feedparser's loose parser) also expands "&name" without the semicolon
+    expansion = sum(size * len(re.findall(rf"&{re.escape(name)}(?![-.\w])", text)) for name, size in sizes.items())
+    if expansion > MAX_ENTITY_EXPANSION:
+        return (f"the DTD's entities would expand to {expansion} characters "
+                f"(limit {MAX_ENTITY_EXPANSION})")
+    return None
+
+
+def unsafe_dtd(data: bytes) -> str | None:
+    """Why a feed's DTD is unsafe to hand to feedparser, or None (see the module docstring)."""
+    if b"<!" not in data and b"\x00" not in data[:1024] and not data.startswith(b"\x4c\x6f\xa7\x94"):
+        return None  # no declaration at all: the common case costs one scan
+    for text in _text_views(data):
+        problem = _check_prolog(text)
+        if problem:
+            return problem
+    return None
+
+
+# A feed entry dated before this is a placeholder (epoch 0, 1900-01-01), not news: RSS is from 1999.
+EARLIEST_PUBLISHED = dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def _timestamp(parsed) -> dt.datetime | None:
     if not parsed:
         return None
     try:
-        return dt.datetime.fromtimestamp(calendar.timegm(parsed), tz=dt.timezone.utc)
+        stamp = dt.datetime.fromtimestamp(calendar.timegm(parsed), tz=dt.timezone.utc)
     except (OverflowError, ValueError, OSError):
         return None
+    return stamp if stamp >= EARLIEST_PUBLISHED else None
+
+
+def _base_url(location: str | None) -> str | None:
+    """``location`` without credentials, query or fragment, to resolve relative links against."""
+    if not location or not is_web_url(location):
+        return None
+    parts = urlsplit(location)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return urlunsplit((parts.scheme.lower(), f"{netloc}:{port}" if port else netloc, parts.path or "/", "", ""))
+
+
+def _absolute_link(link: str | None, base: str | None) -> str | None:
+    link = (link or "").strip() or None
+    if link is None or base is None or urlsplit(link).scheme:
+        return link  # absolute, or a scheme Normalize will refuse (javascript:, data:)
+    return urljoin(base, link)
 
 
 def _is_html(detail: Any) -> bool:
     return bool(detail) and "html" in str(detail.get("type", ""))
 
 
-def _entry_to_raw(entry: Any, source: FeedSource, source_name: str | None) -> dict[str, Any]:
+def _entry_to_raw(entry: Any, source: FeedSource, source_name: str | None,
+                  base: str | None = None) -> dict[str, Any] | r.Reject:
     contents = [c for c in entry.get("content", []) if c.get("value")]
     content = contents[0] if contents else None
     summary = entry.get("summary")
@@ -118,18 +228,28 @@ def _entry_to_raw(entry: Any, source: FeedSource, source_name: str | None) -> di
         authors = [entry["author"].strip()]
     categories = [t.get("term", "").strip() for t in entry.get("tags", []) if t.get("term")]
     title = entry.get("title")
+    body = content.get("value") if content else summary
+    location = redact_url(source.location)
+    too_large = r.oversize(title, body, summary)
+    if too_large:  # checked before any text work: a 5 MB title costs nothing more
+        reason, message = too_large
+        guid = (entry.get("id") or "").strip()[:500] or None
+        return r.Reject(STAGE, reason, message, "feed", location, guid=guid,
+                        title=one_line(title, 500) if title else None,
+                        payload=r.json_payload({"guid": guid, "link": entry.get("link"), "title": title,
+                                                "summary": summary, "body": body}))
     if title is not None and _is_html(entry.get("title_detail")):
         title = html_to_text(title)
     return {
         "source_type": "feed",
-        "source": source.location,
+        "source": location,
         "source_name": source_name,
-        "feed_url": source.location,
+        "feed_url": location,
         "guid": (entry.get("id") or "").strip() or None,
-        "url": (entry.get("link") or "").strip() or None,
+        "url": _absolute_link(entry.get("link"), base),
         "title": title,
         "summary": summary,
-        "body": content.get("value") if content else summary,
+        "body": body,
         "text_is_html": body_html,
         "authors": authors,
         "categories": categories,
@@ -146,29 +266,44 @@ def _charset(content_type: str | None) -> str | None:
     return charset.strip() if isinstance(charset, str) and charset.strip() else None
 
 
-def parse_feed(source: FeedSource, data: bytes, content_type: str | None = None) -> FeedResult:
+def parse_feed(source: FeedSource, data: bytes, content_type: str | None = None,
+               base_url: str | None = None) -> FeedResult:
     """Parse one feed's bytes into raw articles, rejects and a report.
 
     ``content_type`` is the HTTP Content-Type, if any: its charset overrides the XML declaration.
+    Relative links resolve against ``xml:base``, else ``base_url`` (where the feed was fetched
+    from; default: the source itself when it is a URL), else the feed's own ``<link>``; never
+    with the feed URL's credentials or query. Entries dated before :data:`EARLIEST_PUBLISHED`
+    get no date.
     """
     if not data.strip():
         return failed_feed(source, r.FEED_MALFORMED, "feed is empty (0 bytes of content)", data)
+    unsafe = unsafe_dtd(data)
+    if unsafe:
+        return failed_feed(source, r.FEED_UNSAFE_XML, f"not parsed: {unsafe}", data)
     charset = _charset(content_type)
-    headers = {"content-type": f"application/xml; charset={charset}"} if charset else None
+    headers = {"content-type": f"application/xml; charset={charset}"} if charset else {}
+    base = _base_url(base_url or source.location)
+    if base:  # with any header feedparser wants a type; application/xml defers to the XML declaration
+        headers = {"content-type": "application/xml", **headers, "content-location": base}
     # A stream, never bytes: feedparser opens bytes that name a local file or fetches a URL.
     parsed = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True,
-                              response_headers=headers)
+                              response_headers=headers or None)
     bozo = one_line(str(parsed.get("bozo_exception"))) if parsed.get("bozo") else None
     if not parsed.entries and (bozo or not parsed.get("version")):
         served = f" (served as {one_line(content_type, 80)})" if content_type else ""
         return failed_feed(source, r.FEED_MALFORMED,
                            f"not a feed{served}: {bozo or 'no RSS/Atom root element'}", data)
     source_name = source.name or (parsed.feed.get("title") or "").strip() or None
-    entries = [_entry_to_raw(entry, source, source_name) for entry in parsed.entries]
-    report = feed_report(source, STATUS_BOZO if bozo else STATUS_OK, bytes=len(data), entries=len(entries),
-                         new_entries=len(entries), bozo=bozo, format=parsed.get("version") or None,
+    entries, rejects = [], []
+    for entry in parsed.entries:
+        raw = _entry_to_raw(entry, source, source_name, base or _base_url(parsed.feed.get("link")))
+        (rejects if isinstance(raw, r.Reject) else entries).append(raw)
+    count = len(parsed.entries)
+    report = feed_report(source, STATUS_BOZO if bozo else STATUS_OK, bytes=len(data), entries=count,
+                         new_entries=count, bozo=bozo, format=parsed.get("version") or None,
                          content_type=content_type)
-    return FeedResult(entries, [], report)
+    return FeedResult(entries, rejects, report)
 
 
 # --- one feed's update --------------------------------------------------------------------------------
@@ -252,7 +387,7 @@ def update_feed(source: FeedSource, previous: FeedState | None, now: dt.datetime
                              **_schedule_fields(source, state))
         return FeedUpdate(FeedResult([], [], report), state)
     try:
-        result = parse_feed(source, fetched.body, fetched.content_type)
+        result = parse_feed(source, fetched.body, fetched.content_type, fetched.final_url)
     except Exception as exc:  # one bad feed must not stop the run; it is reported and kept
         result = failed_feed(source, r.STAGE_ERROR, f"{type(exc).__name__}: {exc}", fetched.body)
     if result.report["status"] == STATUS_ERROR:

@@ -54,6 +54,7 @@ from urllib3.util.retry import Retry
 import pipelines
 from pipelines.core import records as r
 from pipelines.core.records import stable_hash
+from pipelines.core.urls import redact_text
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
 USER_AGENT = f"news-ingest/{pipelines.__version__} (+https://github.com/news-ingest)"
@@ -238,7 +239,20 @@ def _read_body(raw, url: str, limit: int, deadline_at: float, deadline: float,
 
 def fetch_url(session: requests.Session, url: str, policy: FetchPolicy, etag: str | None = None,
               last_modified: str | None = None, clock: Callable[[], float] = time.monotonic) -> Fetched:
-    """One conditional GET of ``url`` (with the session's retries); FetchError when no body can be had."""
+    """One conditional GET of ``url`` (with the session's retries); FetchError when no body can be had.
+
+    The request uses ``url`` as given; a FetchError's message has its secrets redacted
+    (``urls.redact_text``: requests and urllib3 quote the path and query in their messages).
+    """
+    try:
+        return _fetch_url(session, url, policy, etag, last_modified, clock)
+    except FetchError as exc:
+        exc.args = (redact_text(str(exc), url),)
+        raise
+
+
+def _fetch_url(session: requests.Session, url: str, policy: FetchPolicy, etag: str | None,
+               last_modified: str | None, clock: Callable[[], float]) -> Fetched:
     headers = {}
     if etag:
         headers["If-None-Match"] = etag

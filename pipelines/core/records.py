@@ -44,6 +44,14 @@ FEED_GONE = "FEED_GONE"  # HTTP 410: the feed is marked dead and asked again onl
 FEED_TIMEOUT = "FEED_TIMEOUT"  # connect/read timeout or the total deadline of a fetch
 FEED_TOO_MANY_REDIRECTS = "FEED_TOO_MANY_REDIRECTS"  # a redirect loop or a chain over the limit
 FEED_RATE_LIMITED = "FEED_RATE_LIMITED"  # HTTP 429 after the retries (or a Retry-After too long to wait for)
+FEED_UNSAFE_XML = "FEED_UNSAFE_XML"  # a DTD with external or parameter entities, or entities that expand too far
+TITLE_TOO_LONG = "TITLE_TOO_LONG"  # over MAX_TITLE_CHARS: not a headline (a feed that put its body in <title>)
+BODY_TOO_LONG = "BODY_TOO_LONG"  # over MAX_BODY_CHARS
+
+# Limits of one record, as read (markup included). A headline is a line; a long article is
+# ~100,000 characters, so 2 million is a mistake or an attack, not news.
+MAX_TITLE_CHARS = 2_000
+MAX_BODY_CHARS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,16 @@ class Reject:
             "ingested_at": ingested_at,
             "run_id": run_id,
         }
+
+
+def oversize(title: str | None, body: str | None, summary: str | None = None) -> tuple[str, str] | None:
+    """``(reason, message)`` when a record's title or text is over the limits above, else None."""
+    if title is not None and len(title) > MAX_TITLE_CHARS:
+        return TITLE_TOO_LONG, f"title has {len(title)} characters (limit {MAX_TITLE_CHARS})"
+    for name, text in (("body", body), ("summary", summary)):
+        if text is not None and len(text) > MAX_BODY_CHARS:
+            return BODY_TOO_LONG, f"{name} has {len(text)} characters (limit {MAX_BODY_CHARS})"
+    return None
 
 
 def stage_error(stage: str, record: dict[str, Any], exc: Exception, payload: bytes | None = None) -> Reject:
