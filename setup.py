@@ -12,7 +12,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["pipelines", "pipelines.*", "schemas", "schemas.*",
                                     "expectations", "expectations.*"]),
-    package_data={"expectations": ["*.json"]},
+    package_data={"expectations": ["*.json"], "schemas.history": ["*.json"]},
     include_package_data=True,
     install_requires=[
         "apache-beam>=2.77,<3",

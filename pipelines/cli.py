@@ -1,6 +1,7 @@
 """``news-ingest`` command line: argument parsing into a RunConfig, and exit codes.
 
-Exit codes: 0 ok, 1 failure, 2 usage error, 3 some batch quarantined.
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 some batch quarantined,
+75 (EX_TEMPFAIL) skipped: another run holds the output's lock.
 Arguments this parser does not know are Beam pipeline options
 (``--runner``, ``--direct_num_workers`` ...); unknown to Beam as well is a usage error.
 """
@@ -35,9 +36,11 @@ from pipelines.config import RunConfig, new_run_id
 from pipelines.core.feed_state import FeedSchedule
 from pipelines.core.fetch import FetchPolicy
 from pipelines.core.near_dedupe import NearConfig
+from pipelines.lock import LockBusy
 from pipelines.runners import dask_runner_args, is_dask, require_dask
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the output's lock; try again later
 LOG = logging.getLogger("news_ingest")
 
 DESCRIPTION = """\
@@ -54,7 +57,8 @@ Output layout (under --output):
   _runs/<run_id>.json                           run manifest: inputs, status, counts, files, feeds
   _index/, _state/                              seen-index (dedup across runs), per-feed state
 
-Exit codes: 0 ok, 1 failure, 2 usage error, 3 some batch quarantined.
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 some batch quarantined,
+75 skipped because another run holds the output's lock (see --wait-for-lock).
 """
 
 RUN_EPILOG = """\
@@ -164,10 +168,92 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not deduplicate against earlier runs (and do not extend the seen-index)")
     dedup.add_argument("--seen-retention-days", type=_positive, default=30, metavar="DAYS",
                        help="how far back the seen-index reaches (default 30)")
+    run.add_argument("--wait-for-lock", type=_seconds, default=0.0, metavar="SECONDS",
+                     help="one run at a time per output: wait this long for the run holding it, "
+                          "then exit 75 (default 0: exit 75 at once)")
+    stream = run.add_argument_group("streaming (README, 'Streaming'; DirectRunner only, not Dask)")
+    stream.add_argument("--streaming", action="store_true",
+                        help="poll the feed list until --max-duration or SIGINT/SIGTERM; write per window")
+    stream.add_argument("--poll-interval", type=_seconds, metavar="S",
+                        help="seconds between polls of the feed list (required with --streaming); each feed "
+                             "is still fetched at most every --feed-interval")
+    stream.add_argument("--window", type=_positive, default=300, metavar="S",
+                        help="fixed window, whole seconds: validated, written and committed together (default 300)")
+    stream.add_argument("--max-duration", type=_seconds, metavar="S",
+                        help="stop after S seconds, committing the open window (default: until a signal)")
+    stream.add_argument("--dedup-ttl", type=_seconds, default=86400.0, metavar="S",
+                        help="dedup state forgets a key not seen for S seconds (default 86400)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, summary only")
     run.add_argument("-v", "--verbose", action="store_true",
                      help="library logs and full tracebacks, for debugging")
+    _add_compact_parser(commands)
     return parser
+
+
+COMPACT_TABLES, COMPACT_MAX_ROWS = ("articles", "duplicates", "rejects"), 1_000_000  # = pipelines.compact's
+
+
+def _add_compact_parser(commands) -> None:
+    sub = commands.add_parser(
+        "compact", help="merge the small files of closed partitions (never beside a run)",
+        description="Merge the Parquet files of each closed partition (ingest_date older than now minus "
+                    "--older-than) into fewer, larger files: same rows, swapped atomically for readers, "
+                    "seen-index kept valid, a record in _runs/compact-*.json (README, 'Compaction').")
+    sub.add_argument("--output", default="out", metavar="DIR", help="output root (default: ./out; local only)")
+    sub.add_argument("--older-than", type=_age, default="1d", metavar="AGE",
+                     help="compact partitions whose day ended at least AGE ago: 1d, 12h, 30m, 0 (default 1d)")
+    sub.add_argument("--table", action="append", choices=COMPACT_TABLES, metavar="TABLE",
+                     help=f"table to compact, repeatable: {', '.join(COMPACT_TABLES)} (default: all)")
+    sub.add_argument("--max-rows", type=_positive, default=COMPACT_MAX_ROWS, metavar="N",
+                     help=f"most rows per compacted file (default {COMPACT_MAX_ROWS})")
+    sub.add_argument("--keep-retired", type=_age, default="1h", metavar="AGE",
+                     help="keep the replaced files this long for readers that listed them (default 1h)")
+    sub.add_argument("--wait-for-lock", type=_seconds, default=0.0, metavar="SECONDS",
+                     help="wait this long for a running pipeline to release the output (default 0)")
+    sub.add_argument("--now", type=dt.datetime.fromisoformat, help=argparse.SUPPRESS)  # tests: pretend time
+    sub.add_argument("-q", "--quiet", action="store_true", help="summary only")
+    sub.add_argument("-v", "--verbose", action="store_true", help="full tracebacks")
+
+
+def _age(text: str) -> dt.timedelta:
+    from pipelines.compact import parse_age
+
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def compact_main(args: argparse.Namespace) -> int:
+    """``news-ingest compact``: one summary line; 75 when a run holds the output."""
+    from pipelines.compact import CompactError, compact
+
+    output = os.path.abspath(args.output)
+    if not os.path.isdir(output):
+        print(f"news-ingest: error: output directory not found: {output}", file=sys.stderr)
+        return EXIT_USAGE
+    now = args.now.replace(tzinfo=args.now.tzinfo or dt.timezone.utc) if args.now else None
+    try:
+        record = compact(output, args.older_than, args.table or COMPACT_TABLES,
+                         now=now, max_rows=args.max_rows, grace=args.keep_retired, wait_s=args.wait_for_lock)
+    except LockBusy as exc:
+        print(f"news-ingest: compact skipped: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_LOCKED
+    except (CompactError, OSError, ValueError) as exc:
+        if args.verbose:
+            LOG.exception("compaction failed")
+        print(f"news-ingest: compact failed: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    if not record["partitions"]:
+        print(f"news-ingest: compact: nothing to compact in {output}")
+        return EXIT_OK
+    print(f"news-ingest: compact {record['run_id']} ok: {len(record['partitions'])} partitions, "
+          f"{len(record['files_removed'])} files -> {len(record['files_added'])}, "
+          f"{record['rows_before']} rows = {record['rows_after']}; "
+          f"{len(record['index_files_rewritten'])} index files rewritten "
+          f"(record: _runs/{record['run_id']}.json)")
+    return EXIT_OK
 
 
 def _is_remote(path: str) -> bool:
@@ -190,6 +276,10 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
             require_dask()  # declares Beam's --dask_* options
         except ImportError as exc:
             raise UsageError(str(exc)) from None
+    if args.command == "compact":
+        if rest:
+            raise UsageError(f"unknown arguments: {' '.join(rest)}")
+        return args, []
     unknown = unknown_beam_args(rest)
     if unknown:
         raise UsageError(f"unknown arguments (neither news-ingest nor Beam options): {' '.join(unknown)}")
@@ -216,6 +306,23 @@ def unknown_beam_args(args: Sequence[str]) -> list[str]:
     return unknown
 
 
+def _check_streaming(args: argparse.Namespace, beam_args: Sequence[str]) -> None:
+    if not args.streaming:
+        given = [flag for flag, value in (("--poll-interval", args.poll_interval), ("--max-duration", args.max_duration))
+                 if value is not None]
+        if given:
+            raise UsageError(f"{' and '.join(given)} only go with --streaming")
+        return
+    if is_dask(beam_args):
+        raise UsageError("--streaming runs on the DirectRunner only: Dask is batch-only")
+    if not args.poll_interval:
+        raise UsageError("--streaming needs --poll-interval SECONDS (more than 0)")
+    if args.no_feeds:
+        raise UsageError("--streaming polls feeds: --no-feeds leaves nothing to poll")
+    if not args.dedup_ttl:
+        raise UsageError("--dedup-ttl must be more than 0")
+
+
 def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
     """RunConfig and feed sources from parsed arguments; UsageError when they cannot work."""
     from expectations import SUITES_DIR
@@ -223,6 +330,7 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
     from pipelines.core.validation import SuiteError, load_suite_json
 
     started = dt.datetime.now(dt.timezone.utc)
+    _check_streaming(args, beam_args)
     seeds = args.seeds
     documents = None
     if not args.no_documents and _is_remote(seeds):  # gs://, s3://: matched by Beam's FileSystems
@@ -239,6 +347,8 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
         feeds = load_feed_list(feed_list) if feed_list and not args.no_feeds else []
     except FeedListError as exc:
         raise UsageError(str(exc)) from None
+    if args.streaming and not feeds:
+        raise UsageError("--streaming needs a feed list with at least one feed (--feed-list FILE)")
     expectations_dir = os.path.abspath(args.expectations) if args.expectations else str(SUITES_DIR)
     try:
         for table in ("articles", "duplicates", "rejects"):
@@ -274,6 +384,11 @@ def make_config(args: argparse.Namespace, beam_args: Sequence[str]):
             state_dir=state_dir,
             enrich=args.enrich,
             beam_args=tuple(beam_args),
+            lock_wait=args.wait_for_lock,
+            poll_interval=args.poll_interval if args.streaming else None,
+            window=args.window,
+            max_duration=args.max_duration or None,
+            dedup_ttl=args.dedup_ttl,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -318,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging("-q" in argv or "--quiet" in argv, verbose)
     try:
         args, beam_args = parse_args(argv)
+        if args.command == "compact":
+            return compact_main(args)
         config, feeds = make_config(args, beam_args)
     except UsageError as exc:
         print(f"news-ingest: error: {exc}", file=sys.stderr)
@@ -331,7 +448,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         beam_args, cleanup = dask_runner_args(config.beam_args)  # --runner dask: our runner, a cluster
         config = dataclasses.replace(config, beam_args=tuple(beam_args))
-        manifest = run(config, feeds)
+        if config.poll_interval is not None:
+            from pipelines.streaming import run_streaming
+
+            manifest = run_streaming(config, feeds)
+        else:
+            manifest = run(config, feeds)
+    except LockBusy as exc:  # a scheduled run that found the previous one still going: nothing written
+        print(f"news-ingest: run {config.run_id} skipped: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_LOCKED
     except Exception as exc:  # the manifest records it; the user gets one line, not a traceback
         if verbose:
             LOG.exception("run failed")

@@ -37,6 +37,12 @@ class RunConfig:
     state_dir: str | None = None  # per-feed state (validators, due times); None: fetch everything
     enrich: str = "full"  # enrichment profile: "core" or "full"
     beam_args: tuple[str, ...] = field(default_factory=tuple)
+    # Streaming (``run --streaming``; pipelines/streaming.py). poll_interval None: a batch run.
+    poll_interval: float | None = None  # seconds between polls of the feed list
+    window: int = 300  # fixed window length, seconds: the unit of validation, files and commit
+    max_duration: float | None = None  # stop after this many seconds (None: until a signal)
+    dedup_ttl: float = 86400.0  # streaming dedup state forgets a key unseen this long (seconds)
+    lock_wait: float = 0.0  # seconds to wait for the output's lock (0: give up at once)
 
     def __post_init__(self) -> None:
         if not RUN_ID_RE.match(self.run_id):
@@ -47,5 +53,13 @@ class RunConfig:
             raise ValueError("batch size and shards must be at least 1")
         if self.enrich not in ("core", "full"):
             raise ValueError(f"enrichment profile must be 'core' or 'full', got {self.enrich!r}")
+        if not 0 <= self.lock_wait < float("inf"):
+            raise ValueError("the lock wait must be a finite number of seconds >= 0")
+        if self.poll_interval is not None and not 0 < self.poll_interval < float("inf"):
+            raise ValueError("the poll interval must be a positive number of seconds")
+        if self.window < 1 or (self.max_duration is not None and not 0 < self.max_duration < float("inf")):
+            raise ValueError("the window must be at least 1 s and the maximum duration positive")
+        if not 0 < self.dedup_ttl < float("inf"):
+            raise ValueError("the dedup TTL must be a positive number of seconds")
         if self.retention <= dt.timedelta(0):
             raise ValueError("the seen-index retention must be positive")

@@ -5,7 +5,7 @@
     ReadFeeds ─────┘     │  (every stage's rejects) ─────────────────── Batch ─ Validate ─ WriteParquet
     ReadSeenIndex ───────┘             (duplicates) ─ CheckRows ─────── Batch ─ Validate ─ WriteParquet
     kept keys + written locations ─ StageIndexEntries ─┐
-    read count + file records + feed reports ──────────┴─ WriteManifest (commits index, writes manifest)
+    read count + file records + feed reports ──────────┴─ WriteManifest (the commit: files, index, manifest)
     feed states ─ SaveFeedState (once the manifest says the run committed)
 
 :func:`build_pipeline` only wires transforms (usable in tests and other
@@ -23,11 +23,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 import pipelines
 import schemas
-from pipelines import storage
+from pipelines import journal, storage
+from pipelines.compact import recover_pending_compactions
 from pipelines.config import RunConfig
 from pipelines.core.feed_list import FeedSource
 from pipelines.core.manifest import STATUS_FAILED
 from pipelines.core.records import one_line
+from pipelines.core.urls import redact_url
+from pipelines.lock import OutputLock
 from pipelines.transforms import (
     BatchRows, CheckRows, DeduplicateArticles, EnrichArticles, NormalizeArticles, ReadDocuments,
     ReadFeeds, SaveFeedState, ValidateBatches, WriteManifest, WriteParquetBatches,
@@ -49,7 +52,7 @@ def manifest_header(config: RunConfig, feeds: list[FeedSource]) -> dict:
         "inputs": {
             "documents": config.documents_pattern,
             "feed_list": config.feed_list,
-            "feeds": [source.location for source in feeds],
+            "feeds": [redact_url(source.location) for source in feeds],
             "state_dir": config.state_dir,
         },
         "enrich": config.enrich,
@@ -170,34 +173,64 @@ def run_metrics(result) -> dict[str, int]:
 def run(config: RunConfig, feeds: list[FeedSource]) -> dict:
     """Run the batch pipeline; returns the manifest (also written to ``_runs/<run_id>.json``).
 
-    The pipeline writes the manifest itself; afterwards the driver adds the run's Beam
-    counters (``metrics``: hyphen repairs, feeds fetched, ...). A pipeline that raises
-    still leaves a manifest with status ``failed`` before the exception propagates.
+    One writer at a time: the output's lock (``pipelines/lock.py``) is held for the whole
+    run, waiting up to ``config.lock_wait`` seconds (:class:`LockBusy` when it cannot be
+    had; nothing is written then). Holding it, the run first completes any commit an
+    interrupted run left in ``_journal/`` and removes uncommitted staging
+    (``journal.recover``; the manifest lists them in ``recovered``).
+
+    The pipeline writes the manifest itself, in its commit; afterwards the driver adds the
+    run's Beam counters (``metrics``: hyphen repairs, feeds fetched, ...). A pipeline that
+    raises before its commit leaves a manifest with status ``failed`` before the exception
+    propagates; one that raises after it keeps its committed manifest, with ``error_after_commit``.
     """
+    with OutputLock(config.output, config.lock_wait, owner=config.run_id):
+        return _run_locked(config, feeds)
+
+
+def _committed_manifest(path: str) -> dict | None:
+    try:
+        manifest = storage.read_json(path)
+    except (OSError, BeamIOError, ValueError):
+        return None
+    return manifest if manifest.get("status") != STATUS_FAILED else None
+
+
+def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
     options = PipelineOptions(list(config.beam_args))
     path = manifest_path(config.output, config.run_id)
+    recovered: list[str] = []
 
     def staged(*name: str) -> str:
         return storage.join(config.output, storage.STAGING_DIR, config.run_id, *name)
 
     try:
+        recovered = journal.recover(config.output)
+        recovered += [f"compaction:{c}" for c in recover_pending_compactions(config.output)]
         p = beam.Pipeline(options=options)
         build_pipeline(p, config, feeds)
         result = p.run()
         result.wait_until_finish()
         manifest = storage.read_json(path)
         manifest["metrics"] = run_metrics(result)
+        manifest["recovered"] = recovered
         storage.publish_bytes(storage.json_bytes(manifest), path, staged("manifest-metrics.json"))
     except Exception as exc:
-        manifest = failed_manifest(config, feeds, f"{type(exc).__name__}: {exc}")
+        error = one_line(f"{type(exc).__name__}: {exc}")
+        manifest = _committed_manifest(path)
+        if manifest is not None:  # the data are published; say what failed afterwards
+            manifest["error_after_commit"] = error
+        else:
+            manifest = failed_manifest(config, feeds, error)
+            manifest["recovered"] = recovered
         try:
             storage.publish_bytes(storage.json_bytes(manifest), path, staged("manifest.json"))
         except (OSError, BeamIOError) as write_error:  # e.g. the output itself is unusable
             LOG.error("could not write the failed run's manifest: %s", write_error)
         raise
     finally:
-        try:
-            storage.remove_tree(staged())
-        except (OSError, BeamIOError) as cleanup_error:
+        try:  # never what a pending journal still needs: the next run's recover completes it
+            journal.remove_staging(config.output, config.run_id)
+        except (OSError, BeamIOError, ValueError) as cleanup_error:
             LOG.warning("could not remove %s: %s", staged(), cleanup_error)
     return manifest

@@ -2,8 +2,10 @@
 
 A file is written completely under ``<output>/_staging/<run_id>/`` and then
 renamed to its final name, so readers listing ``articles/`` never see a
-partial file. On a local filesystem the rename is atomic; on object stores
-readers should trust the files listed in the run manifest.
+partial file. A run's data files are renamed together by its commit
+(``pipelines/journal.py``); :func:`publish_bytes` is for single files (manifests).
+On a local filesystem the rename is atomic; on object stores it is a copy and a
+delete, and readers should trust the files listed in committed run manifests.
 """
 
 from __future__ import annotations
@@ -31,10 +33,16 @@ def _ensure_parent(path: str) -> None:
                 raise
 
 
+def write_bytes(data: bytes, path: str) -> None:
+    """Write ``data`` to ``path`` (replacing it); for staged files nobody reads before they are renamed."""
+    _ensure_parent(path)
+    with FileSystems.create(path) as handle:
+        handle.write(data)
+
+
 def publish_bytes(data: bytes, final_path: str, staging_path: str) -> None:
     """Write ``data`` to ``staging_path`` and rename it to ``final_path`` (replacing it)."""
-    with FileSystems.create(staging_path) as handle:
-        handle.write(data)
+    write_bytes(data, staging_path)
     publish_staged([staging_path], [final_path])
 
 

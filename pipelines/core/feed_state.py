@@ -40,6 +40,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import storage
 from pipelines.core import records as r
 from pipelines.core.records import one_line, stable_hash
+from pipelines.core.urls import redact_text, redact_url
 
 LOG = logging.getLogger("news_ingest")
 
@@ -231,7 +232,8 @@ class FeedStateStore:
                 raise ValueError(f"file is for another feed ({state.url})")
             return state
         except (OSError, BeamIOError, ValueError, TypeError, UnicodeDecodeError) as exc:
-            LOG.warning("feed state %s unusable, fetching %s afresh: %s", path, url, one_line(str(exc)))
+            LOG.warning("feed state %s unusable, fetching %s afresh: %s", path, redact_url(url),
+                        one_line(redact_text(str(exc), url)))
             return None
 
     def save(self, state: FeedState) -> str:

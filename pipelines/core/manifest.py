@@ -19,12 +19,33 @@ COUNT_OF_DESTINATION = {"articles": "written", "duplicates": "duplicates",
                         "rejects": "rejected", "quarantine": "quarantined"}
 
 
+# Where a file waits for its commit (full paths); carried by file records, never written to a manifest.
+STAGED_FIELDS = ("staged", "staged_validation")
+
+
 def file_record(destination: str, table: str, path: str, rows: int, batch_id: str,
-                validation: str | None, success: bool, failed: list[str]) -> dict[str, Any]:
-    """One written file, as listed in the manifest (paths relative to the output root)."""
+                validation: str | None, success: bool, failed: list[str],
+                staged: str | None = None, staged_validation: str | None = None) -> dict[str, Any]:
+    """One written file, as listed in the manifest (paths relative to the output root).
+
+    ``staged``/``staged_validation``: the full paths the data and validation files are
+    staged at until the commit renames them to ``path``/``validation`` (None: in place).
+    """
     return {"destination": destination, "table": table, "path": path, "rows": rows,
             "batch_id": batch_id, "validation": validation, "validation_success": success,
-            "failed_expectations": failed}
+            "failed_expectations": failed, "staged": staged, "staged_validation": staged_validation}
+
+
+def commit_renames(output_join, files: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(staged, final)`` for every staged data and validation file; ``output_join(relative)``
+    makes a final path."""
+    renames = []
+    for record in sorted(files, key=lambda r: r["path"]):
+        if record.get("staged_validation"):
+            renames.append((record["staged_validation"], output_join(record["validation"])))
+        if record.get("staged"):
+            renames.append((record["staged"], output_join(record["path"])))
+    return renames
 
 
 def build_manifest(header: dict[str, Any], read: int, files: list[dict[str, Any]],
@@ -48,7 +69,8 @@ def build_manifest(header: dict[str, Any], read: int, files: list[dict[str, Any]
         "counts": counts,
         "reconciled": reconciled,
         "error": None if reconciled else f"counts do not reconcile: read {read}, accounted {accounted}",
-        "files": sorted(files, key=lambda record: record["path"]),
+        "files": sorted(({k: v for k, v in record.items() if k not in STAGED_FIELDS} for record in files),
+                        key=lambda record: record["path"]),
         "feeds": sorted(feeds, key=lambda report: report["feed"]),
         "feed_counts": feed_counts(feeds),
     }

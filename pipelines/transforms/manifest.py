@@ -2,8 +2,15 @@
 
 In:  a PCollection of items: ``("read", n)``, ``("file", record)``, ``("feed", report)``,
 ``("index", staged_path, relative_final_path, rows)``. Out: the manifest dict (one element), after
-it is written. Staged seen-index files are renamed into place just before the manifest
-is written, and only when the counts reconcile.
+it is written.
+
+This is the run's commit. When the counts reconcile, every staged data and validation file
+(the file records' ``staged``/``staged_validation``) and every staged seen-index file is
+renamed into place and the manifest written, all through one journal
+(``pipelines/journal.py``): a run killed at any moment either published nothing or is
+completed by the next run's ``journal.recover``. When they do not reconcile nothing is
+published but the manifest (status ``failed``); the feed state is not advanced either
+(SaveFeedState waits for a committed manifest), so the next run redoes the work.
 
     manifest = items | WriteManifest("out", header)
 """
@@ -14,8 +21,8 @@ import datetime as dt
 
 import apache_beam as beam
 
-from pipelines import storage
-from pipelines.core.manifest import build_manifest
+from pipelines import journal, storage
+from pipelines.core.manifest import build_manifest, commit_renames
 
 
 def manifest_path(output: str, run_id: str) -> str:
@@ -33,14 +40,20 @@ class WriteManifestFn(beam.DoFn):
         staged_index = sorted((item[1], item[2], item[3]) for item in items if item[0] == "index")
         finished = dt.datetime.now(dt.timezone.utc).isoformat()
         manifest = build_manifest(self.header, read, files, feeds, finished)
-        committed = staged_index if manifest["reconciled"] else []
-        # The run's commit: its seen-index entries become visible, then the manifest.
-        storage.publish_staged([staged for staged, _, _ in committed],
-                               [storage.join(self.output, relative) for _, relative, _ in committed])
-        manifest["index_files"] = [{"path": relative, "rows": rows} for _, relative, rows in committed]
         run_id = self.header["run_id"]
-        storage.publish_bytes(storage.json_bytes(manifest), manifest_path(self.output, run_id),
-                              storage.join(self.output, storage.STAGING_DIR, run_id, "manifest.json"))
+        path = manifest_path(self.output, run_id)
+        if not manifest["reconciled"]:  # publish nothing: the staged files are removed with _staging/
+            manifest["index_files"] = []
+            manifest["published"] = False
+            storage.publish_bytes(storage.json_bytes(manifest), path,
+                                  storage.join(self.output, storage.STAGING_DIR, run_id, "manifest.json"))
+            yield manifest
+            return
+        manifest["index_files"] = [{"path": relative, "rows": rows} for _, relative, rows in staged_index]
+        manifest["published"] = True
+        renames = commit_renames(lambda relative: storage.join(self.output, relative), files)
+        renames += [(staged, storage.join(self.output, relative)) for staged, relative, _ in staged_index]
+        journal.commit(self.output, run_id, renames, manifest, path)
         yield manifest
 
 

@@ -1,15 +1,18 @@
-"""WriteParquetBatches: validated batches -> Parquet files published atomically.
+"""WriteParquetBatches: validated batches -> staged Parquet files, made visible by the run's commit.
 
 In:  ``(RowBatch, gx_result_dict)`` pairs. Out: ``files``, one manifest file record per
-file written (``core.manifest.file_record``), and ``locations``, ``(article_id, path)``
-of every row written to ``articles/`` (for the seen-index).
+file written (``core.manifest.file_record``, with ``staged`` and ``staged_validation``: where
+the files wait until the commit), and ``locations``, ``(article_id, path)`` of every row
+written to ``articles/`` (for the seen-index; ``path`` is the final one).
 
-Each batch becomes ``<output>/<destination>/<partition>/part-<run_id>-<batch_id>.parquet``
+Each batch becomes ``<destination>/<partition>/part-<run_id>-<batch_id>.parquet``
 (``quarantine/<table>/<partition>/...`` for quarantined batches), zstd, under the
-table's explicit schema; its GX result goes to
-``<output>/_validation/<run_id>/<table>-<batch_id>.json``. Both are written under
-``_staging/`` first and renamed into place. File names come from the run id and
-a hash of the batch's row ids, never from feed or document content.
+table's explicit schema; its GX result ``_validation/<run_id>/<table>-<batch_id>.json``.
+Both are written only under ``<output>/_staging/<run_id>/`` (the same relative path);
+WriteManifest renames them into place in the run's commit (``pipelines/journal.py``),
+together with the seen-index, or not at all. File names come from the run id and a hash
+of the batch's row ids, never from feed or document content, so a retried bundle
+rewrites the same staged files.
 
     written = valid | WriteParquetBatches("out", run_id, "articles")   # .files, .locations
 """
@@ -34,21 +37,21 @@ class WriteBatchFn(beam.DoFn):
 
     def process(self, element):
         batch, result = element
-        staging = storage.join(self.output, storage.STAGING_DIR, self.run_id)
         folder = [self.destination] + ([batch.table] if self.destination == "quarantine" else [])
         relative = "/".join([*folder, batch.partition, f"part-{self.run_id}-{batch.batch_id}.parquet"])
         validation = f"_validation/{self.run_id}/{batch.table}-{batch.batch_id}.json"
+        staged = storage.join(self.output, storage.STAGING_DIR, self.run_id, relative)
+        staged_validation = storage.join(self.output, storage.STAGING_DIR, self.run_id, validation)
 
-        storage.publish_bytes(storage.json_bytes(result), storage.join(self.output, validation),
-                              storage.join(staging, f"{batch.table}-{batch.batch_id}.json"))
-        storage.publish_bytes(parquet_bytes(batch.to_arrow()), storage.join(self.output, relative),
-                              storage.join(staging, f"{self.destination}-{batch.batch_id}.parquet"))
-        LOG.info("wrote %s (%d rows)", relative, len(batch.rows))
+        storage.write_bytes(storage.json_bytes(result), staged_validation)
+        storage.write_bytes(parquet_bytes(batch.to_arrow()), staged)
+        LOG.info("wrote %s (%d rows; visible once the run commits)", relative, len(batch.rows))
         if self.destination == "articles":
             for row in batch.rows:
                 yield beam.pvalue.TaggedOutput(LOCATIONS, (row["article_id"], relative))
         yield file_record(self.destination, batch.table, relative, len(batch.rows), batch.batch_id,
-                          validation, bool(result.get("success")), result["summary"]["failed"])
+                          validation, bool(result.get("success")), result["summary"]["failed"],
+                          staged=staged, staged_validation=staged_validation)
 
 
 class WriteParquetBatches(beam.PTransform):

@@ -140,7 +140,7 @@ def test_credentials_never_reach_the_logs_the_rejects_or_the_feed_reports(tmp_pa
                        "--http-retries", "0", "--host-interval", "0")
     assert done.returncode == 0, done.stderr
     manifest = manifest_of(output)
-    data = everything_written(output / "rejects") + everything_written(output / "articles") + repr(manifest["feeds"])
+    data = everything_written(output / "rejects") + everything_written(output / "articles") + repr(manifest)
     for secret in ("k3y-secret", "pw-secret", "t0k-secret"):
         assert secret not in done.stderr + done.stdout
         assert secret not in data
