@@ -302,6 +302,8 @@ def _run_windows(config: RunConfig, feeds: list[FeedSource], stop: threading.Eve
             if segment_stop == math.inf:
                 segment_stop = float(2 ** 40)  # a runner with real streaming: until a stop request
             _run_segment(config, feeds, now, segment_stop, token, direct)
+            if direct:  # the tick source ends at its last tick, not at the window's end: never start
+                stop.wait(max(0.0, segment_stop - time.time()))  # a second segment in a committed window
     except Exception as exc:  # the summary records it; committed windows stay committed
         error = one_line(f"{type(exc).__name__}: {exc}")
         LOG.error("streaming run failed: %s", error, exc_info=LOG.isEnabledFor(logging.DEBUG))

@@ -380,11 +380,33 @@ class DropSeenInState(beam.PTransform):
             | "AllMatches" >> beam.Flatten()
             | "BackToWindows" >> beam.WindowInto(beam.window.FixedWindows(window_s))
         )
-        return (
+        split = (
             {"cluster": by_id, "match": windowed}
             | "JoinMatches" >> beam.CoGroupByKey()
             | "SplitSeen" >> beam.FlatMap(_split_seen).with_outputs(DUPLICATES, main=ARTICLES)
         )
+        # Y near X in this window while X itself is a copy of an earlier article E: Y must point at
+        # E, which is in articles/, not at X, which is not.
+        resolved = split[DUPLICATES]
+        for step in (1, 2):  # chains of up to three copies within one window
+            redirects = resolved | f"DroppedIds{step}" >> beam.Map(
+                lambda row: (row["article_id"], row["canonical_id"]))
+            resolved = (
+                {"row": resolved | f"ByCanonical{step}" >> beam.Map(lambda row: (row["canonical_id"], row)),
+                 "to": redirects}
+                | f"JoinCanonical{step}" >> beam.CoGroupByKey()
+                | f"Resolve{step}" >> beam.FlatMap(_resolve_canonical)
+            )
+        return {ARTICLES: split[ARTICLES], DUPLICATES: resolved}
+
+
+def _resolve_canonical(element):
+    """Duplicate rows of one ``canonical_id``; if that id was itself dropped in this window, re-point
+    them at what it was dropped for."""
+    canonical, joined = element
+    targets = sorted(set(joined["to"]))
+    for row in joined["row"]:
+        yield {**row, "canonical_id": targets[0]} if targets else row
 
 
 def _band_entries(cluster, near: NearConfig, window_s: int, ts=beam.DoFn.TimestampParam):

@@ -11,8 +11,9 @@ table's explicit schema; its GX result ``_validation/<run_id>/<table>-<batch_id>
 Both are written only under ``<output>/_staging/<run_id>/`` (the same relative path);
 WriteManifest renames them into place in the run's commit (``pipelines/journal.py``),
 together with the seen-index, or not at all. File names come from the run id and a hash
-of the batch's row ids, never from feed or document content, so a retried bundle
-rewrites the same staged files.
+of the batch's row ids (plus ``-w<window start>`` for batches of a fixed window, as in
+streaming runs), never from feed or document content, so a retried bundle rewrites the
+same staged files.
 
     written = valid | WriteParquetBatches("out", run_id, "articles")   # .files, .locations
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 
 import apache_beam as beam
+from apache_beam.transforms.window import IntervalWindow
 
 from pipelines import storage
 from pipelines.core.batches import parquet_bytes
@@ -35,11 +37,17 @@ class WriteBatchFn(beam.DoFn):
     def __init__(self, output: str, run_id: str, destination: str) -> None:
         self.output, self.run_id, self.destination = output, run_id, destination
 
-    def process(self, element):
+    def process(self, element, window=beam.DoFn.WindowParam):
         batch, result = element
+        # In a windowed (streaming) run two windows can hold the same rows (a re-polled dead feed's
+        # reject, a re-fetched entry's duplicate row): the window goes into the name, so one
+        # window's commit never replaces another's file.
+        name = f"{self.run_id}-{batch.batch_id}"
+        if isinstance(window, IntervalWindow):
+            name += f"-w{window.start.to_utc_datetime():%Y%m%dT%H%M%SZ}"
         folder = [self.destination] + ([batch.table] if self.destination == "quarantine" else [])
-        relative = "/".join([*folder, batch.partition, f"part-{self.run_id}-{batch.batch_id}.parquet"])
-        validation = f"_validation/{self.run_id}/{batch.table}-{batch.batch_id}.json"
+        relative = "/".join([*folder, batch.partition, f"part-{name}.parquet"])
+        validation = f"_validation/{self.run_id}/{batch.table}-{name[len(self.run_id) + 1:]}.json"
         staged = storage.join(self.output, storage.STAGING_DIR, self.run_id, relative)
         staged_validation = storage.join(self.output, storage.STAGING_DIR, self.run_id, validation)
 

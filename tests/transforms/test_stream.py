@@ -118,6 +118,36 @@ def test_near_duplicate_in_a_later_window(tmp_path):
     assert dup["method"] == "near"
 
 
+def test_a_near_copy_of_a_dropped_copy_points_at_the_article_that_was_written(tmp_path):
+    """Window 2: X repeats E's link (E written in window 1) with a new text, Y is a near copy of X's
+    text only. X is dropped for E; Y must point at E (in articles/), not at X (never written)."""
+    storm = ("a storm crossed the northern coast overnight and cut power to thousands of homes while "
+             "rescue teams searched flooded villages and the weather service warned of more rain "
+             "over the weekend as rivers rose above their banks in three provinces and schools stayed shut").split()
+    text = " ".join(storm[i % len(storm)] + ("" if i < len(storm) else str(i // len(storm))) for i in range(70))
+    e = raw_article(url="https://example.com/e", title="Climate talks", body=body(60),
+                    published_at=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc))
+    x = raw_article(url="https://example.com/e", title="Storm update", body=text, guid="x",
+                    published_at=dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc))
+    y = raw_article(url="https://example.org/y", title="Storm hits coast", body=text.replace("storm", "gale", 1),
+                    guid="y", published_at=dt.datetime(2026, 11, 3, tzinfo=dt.timezone.utc))
+    events = (
+        TestStream()
+        .advance_watermark_to(T0)
+        .add_elements([TimestampedValue(e, T0 + 1)])
+        .advance_watermark_to(T0 + 11)
+        .add_elements([TimestampedValue(x, T0 + 12), TimestampedValue(y, T0 + 13)])
+        .advance_watermark_to_infinity()
+    )
+    windows = by_window(run_stream(config_for(tmp_path, near=NearConfig()), events))
+    [written] = articles_in(tmp_path, windows[0])
+    assert written["url"] == "https://example.com/e" and windows[10]["counts"]["written"] == 0
+    dups = {row["url"]: row for row in articles_in(tmp_path, windows[10], "duplicates")}
+    assert dups["https://example.com/e"]["method"] == "url"
+    assert dups["https://example.org/y"]["method"] == "near"
+    assert {row["canonical_id"] for row in dups.values()} == {written["article_id"]}
+
+
 def test_a_window_failing_validation_is_quarantined_and_the_others_written(tmp_path):
     suites = tmp_path / "suites"
     shutil.copytree(SUITES_DIR, suites, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
