@@ -159,7 +159,9 @@ def build_window_graph(p: beam.Pipeline, config: RunConfig, raw, reader_rejects=
         "duplicates", "duplicates", config)
     reject_files, _ = reject_rows | "Rejects" >> _ValidateAndWrite("rejects", "rejects", config)
     items = [
-        (raw, reader_rejects) | "MergeReads" >> beam.Flatten() | "ReadItems" >> beam.Map(lambda _: ("read", 1)),
+        (raw, reader_rejects) | "MergeReads" >> beam.Flatten()
+        | "CountReads" >> beam.combiners.Count.Globally().without_defaults()
+        | "ReadItems" >> beam.Map(lambda n: ("read", n)),
         (article_files, duplicate_files, reject_files) | "MergeFiles" >> beam.Flatten()
         | "FileItems" >> beam.Map(lambda f: ("file", f)),
     ]

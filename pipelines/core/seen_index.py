@@ -93,9 +93,10 @@ def rebuild_index_rows(output: str, run_id: str, near: NearConfig | None) -> lis
 
     Used when an index file is unreadable: the index is derived data, so the run's rows in
     the dataset say what it held. Kept articles give every key (guid, url, content, bands,
-    the file path). Dropped copies give their guid and canonical link; their content hash is
-    not in ``duplicates/``, which loses nothing for content and near copies (their text
-    matches the kept article's keys) and little for guid/url copies (they match on those).
+    the file path). Dropped copies give their guid and canonical link; their content hash and,
+    for a copy with neither guid nor link, its identity key (it needs the publication date) are
+    not in ``duplicates/``: that loses nothing for content and near copies (their text matches
+    the kept article's keys) and little for guid/url copies (they match on those).
     Files are found by listing, so compacted files are found too; rows by their ``run_id``.
     """
     entries: dict[tuple[str, str, str], dict[str, Any]] = {}

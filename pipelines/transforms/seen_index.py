@@ -57,6 +57,7 @@ def repair_index_file(output: str, path: str, near: NearConfig | None) -> None:
     if run_id is None:
         raise SeenIndexError(f"seen-index file {path} is unreadable and its name names no run; "
                              f"move it out of {INDEX_DIR}/ to continue")
+    near = near or NearConfig()  # a run without near dedup must not rebuild a file without band keys
     try:
         rows = rebuild_index_rows(output, run_id, near)
     except Exception as exc:  # the dataset itself may be damaged: say so, do not guess
@@ -80,7 +81,9 @@ class ReadIndexFileFn(beam.DoFn):
         try:
             with readable.open() as handle:
                 rows, incompatible = read_index_file(handle, self.since, self.near)
-        except (OSError, ValueError, pa.ArrowException) as exc:
+        except OSError:
+            raise  # the storage failed (transient or not): fail the run, never "repair" a good file
+        except (ValueError, pa.ArrowException) as exc:  # the bytes are not a readable index file
             LOG.warning("seen-index file %s is unreadable (%s): rebuilding it", readable.metadata.path,
                         one_line(str(exc)))
             repair_index_file(self.output, readable.metadata.path, self.near)

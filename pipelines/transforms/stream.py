@@ -286,6 +286,8 @@ class NearSeenFn(beam.DoFn):
             except (OSError, ValueError, pa.ArrowException) as exc:
                 LOG.warning("seen-index points at an unreadable file %s: its near matches are skipped (%s)",
                             path, exc)
+            if len(self._earlier) >= 10_000:  # bounded: a long streaming pipeline keeps no more
+                self._earlier.clear()
             self._earlier[old_id] = found
         return self._earlier[old_id]
 
