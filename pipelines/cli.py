@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", default="out", metavar="DIR", help="output root (default: ./out)")
     run.add_argument("--expectations", metavar="DIR",
                      help="directory of Great Expectations suites (default: the bundled suites)")
-    run.add_argument("--run-id", metavar="ID", help="run id (default: UTC time plus a random suffix)")
+    run.add_argument("--run-id", metavar="ID",
+                     help="run id, unique per output: an id whose run published its files is refused with "
+                     "exit 2; a failed run's id may be retried (default: UTC time plus a random suffix)")
     run.add_argument("--enrich", choices=("core", "full"), default="full",
                      help="core: cleaning, dateline and its place, language, counts; full (default): core plus "
                           "people, organisations, places, countries, key phrases, tone and quotes")
@@ -440,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"news-ingest: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from pipelines.journal import RunIdUsed
     from pipelines.pipeline import run
 
     LOG.info("run %s: documents %s, %d feeds -> %s", config.run_id, config.documents_pattern or "(none)",
@@ -457,6 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LockBusy as exc:  # a scheduled run that found the previous one still going: nothing written
         print(f"news-ingest: run {config.run_id} skipped: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_LOCKED
+    except RunIdUsed as exc:  # a usage error: that run published its files; nothing of this one written
+        print(f"news-ingest: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # the manifest records it; the user gets one line, not a traceback
         if verbose:
             LOG.exception("run failed")

@@ -27,6 +27,18 @@ the lock): remaining exchanges, the index rewrite and the record (through ``pipe
 Before the plan nothing is visible and the staged files are deleted. Between an exchange and the
 index rewrite a pipeline run only loses near-duplicate checks against the moved articles (it logs
 "seen-index points at a missing file"); :func:`rewrite_index` repairs any such entry.
+
+A filesystem without ``RENAME_EXCHANGE`` (NFS, FUSE, ...) is refused before anything is staged: the
+exchange is tried on two scratch directories under ``_compact/<id>/`` first. Should an exchange of a
+plan fail all the same (``EXDEV``: a partition on another mount, an output moved to another
+filesystem) while none of its partitions was swapped, the plan is abandoned (plan and staged files
+deleted, an error logged): nothing of it was visible. A pipeline run never fails because a pending
+compaction cannot be finished: it logs the error, lists it in its manifest's ``recovered``
+(``compaction-failed:<id>: <reason>``, ``compaction-abandoned:<id>: <reason>``) and goes on (a
+half-done compaction is consistent for readers; ``news-ingest compact`` retries it).
+
+Test-only fault points (``NEWS_INGEST_FAULT``): ``compact-after-plan``, ``compact-mid-exchange``
+(die like SIGKILL) and ``compact-exchange-einval`` (every exchange fails with ``EINVAL``, as on NFS).
 """
 
 from __future__ import annotations
@@ -43,11 +55,10 @@ import shutil
 from typing import Iterable
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import schemas
-from pipelines import journal
+from pipelines import journal, storage
 from pipelines.core.batches import ID_COLUMNS, PARQUET_COMPRESSION
 from pipelines.core.seen_index import INDEX_DIR
 from pipelines.lock import OutputLock, is_local
@@ -71,6 +82,10 @@ class CompactError(RuntimeError):
     """Compaction cannot go on (unsupported filesystem, files it cannot account for ...)."""
 
 
+class CompactionAbandoned(CompactError):
+    """A plan's first exchange failed: the plan and its staged files were deleted (nothing was visible)."""
+
+
 def parse_age(text: str) -> dt.timedelta:
     """``"1d"``, ``"12h"``, ``"30m"``, ``"45s"``, ``"2w"`` or plain seconds -> a timedelta."""
     match = _AGE_RE.match(text.strip().lower())
@@ -89,18 +104,41 @@ def exchange(a: str, b: str) -> None:
     function = getattr(libc, "renameat2", None)
     if function is None:
         raise CompactError("atomic directory exchange needs Linux with glibc >= 2.28 (renameat2)")
-    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
-        code = ctypes.get_errno()
+    simulated = _faulty("compact-exchange-einval")  # tests: a filesystem without RENAME_EXCHANGE
+    if simulated or function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        code = errno.EINVAL if simulated else ctypes.get_errno()
         if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise CompactError(f"the filesystem of {b} cannot exchange directories atomically "
                                f"(renameat2 RENAME_EXCHANGE: {os.strerror(code)})")
         raise OSError(code, os.strerror(code), a)
 
 
+def _faulty(point: str) -> bool:
+    return point in os.environ.get(journal.FAULT_ENV, "").split(",")
+
+
 def _fault(point: str) -> None:
     """Test-only: die like SIGKILL at ``point`` (``NEWS_INGEST_FAULT``, as in pipelines.journal)."""
-    if point in os.environ.get(journal.FAULT_ENV, "").split(","):
+    if _faulty(point):
         os._exit(137)
+
+
+def probe_exchange(folder: str) -> None:
+    """Raise :class:`CompactError` unless directories under ``folder`` can be exchanged atomically
+    (two scratch directories, removed again)."""
+    a, b = os.path.join(folder, "probe-a"), os.path.join(folder, "probe-b")
+    os.makedirs(a, exist_ok=True)
+    os.makedirs(b, exist_ok=True)
+    open(os.path.join(a, "marker"), "wb").close()
+    try:
+        exchange(a, b)
+        if not os.path.exists(os.path.join(b, "marker")):
+            raise CompactError(f"renameat2 RENAME_EXCHANGE returned success under {folder} but exchanged nothing")
+    except OSError as exc:
+        raise CompactError(f"the filesystem of {folder} cannot exchange directories atomically ({exc})") from None
+    finally:
+        shutil.rmtree(a, ignore_errors=True)
+        shutil.rmtree(b, ignore_errors=True)
 
 
 def _write_json(path: str, obj) -> None:
@@ -108,7 +146,14 @@ def _write_json(path: str, obj) -> None:
     with open(path + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(obj, handle, indent=2, sort_keys=True, default=str)
         handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(path + ".tmp", path)
+    storage.fsync_dirs([os.path.dirname(path)])
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 def _read_json(path: str):
@@ -117,15 +162,29 @@ def _read_json(path: str):
 
 
 def records(output: str) -> list[dict]:
-    """Every manifest and compaction record under ``_runs/``, oldest first."""
+    """Every commit record under ``_runs/``, oldest first: batch manifests, compaction records and
+    streaming window manifests (``_runs/<run_id>/window-*.json``: a streaming run commits per
+    window, so its summary ``_runs/<run_id>.json``, which repeats the windows' files and is
+    missing after a crash, is not one)."""
     folder = os.path.join(output, RUNS_DIR)
     found = []
+    paths = []
     for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, name)
         if name.endswith(".json"):
-            try:
-                found.append(_read_json(os.path.join(folder, name)))
-            except (OSError, ValueError):
-                LOG.warning("unreadable record %s/%s skipped", RUNS_DIR, name)
+            paths.append((f"{RUNS_DIR}/{name}", path))
+        elif os.path.isdir(path):
+            paths += [(f"{RUNS_DIR}/{name}/{w}", os.path.join(path, w)) for w in sorted(os.listdir(path))
+                      if w.startswith("window-") and w.endswith(".json")]
+    for label, path in paths:
+        try:
+            record = _read_json(path)
+        except (OSError, ValueError):
+            LOG.warning("unreadable record %s skipped", label)
+            continue
+        if record.get("mode") == "streaming" and "window_start" not in record:
+            continue  # a streaming run's summary
+        found.append(record)
     return sorted(found, key=lambda r: (r.get("finished_at") or r.get("started_at") or "", r.get("run_id", "")))
 
 
@@ -198,6 +257,9 @@ def _stage_partition(output: str, compact_id: str, table: str, partition: str, m
         if not back.equals(chunk):  # the set of rows must not change; check what is on disk
             raise CompactError(f"{table}/{partition}/{name} does not read back as written")
         added.append({"path": f"{table}/{partition}/{name}", "rows": chunk.num_rows})
+    for f in added:
+        storage.fsync_file(os.path.join(output, COMPACT_DIR, compact_id, "stage", f["path"]))
+    storage.fsync_dirs([stage])
     if sum(f["rows"] for f in added) != rows_before:
         raise CompactError(f"{table}/{partition}: {rows_before} rows read, {sum(f['rows'] for f in added)} written")
     return {"table": table, "partition": partition, "files_removed": [f"{table}/{partition}/{n}" for n in names],
@@ -228,7 +290,13 @@ def rewrite_index(output: str, staging: str) -> tuple[list[tuple[str, str]], lis
     for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
         if not name.endswith(".parquet"):
             continue
-        index = pq.read_table(os.path.join(folder, name))
+        try:
+            index = pq.read_table(os.path.join(folder, name))
+            index.column("path"), index.column("article_id")
+        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:  # the pipeline's index repair handles it
+            LOG.warning("seen-index %s/%s is unreadable, not rewritten (%s); the next pipeline run rebuilds it",
+                        INDEX_DIR, name, _one_line(exc))
+            continue
         missing = {p for p in index.column("path").unique().to_pylist() if not os.path.exists(os.path.join(output, p))}
         if not missing:
             continue
@@ -270,11 +338,44 @@ def _swap(output: str, compact_id: str, entry: dict) -> None:
     os.rename(stage, retired)  # now holds the old files, kept for readers that listed them
 
 
+def _swapped(output: str, compact_id: str, entry: dict) -> bool:
+    """Has this partition of the plan been exchanged already (its new files live, or retired)?"""
+    table, partition = entry["table"], entry["partition"]
+    if os.path.isdir(os.path.join(output, COMPACT_DIR, compact_id, "retired", table, partition)):
+        return True
+    first_new = entry["files_added"][0]["path"].rsplit("/", 1)[1]
+    return os.path.exists(os.path.join(output, table, partition, first_new))
+
+
+def _abandon(output: str, compact_id: str) -> None:
+    """Drop a plan none of whose partitions was swapped: the plan first (a crash after it leaves a
+    compaction that "died before its plan", cleaned up by the next one), then its staged files."""
+    base = os.path.join(output, COMPACT_DIR, compact_id)
+    os.remove(os.path.join(base, "plan.json"))
+    storage.fsync_dirs([base])
+    shutil.rmtree(os.path.join(output, "_staging", compact_id), ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def _finish(output: str, plan: dict, recovered: bool) -> dict:
-    """Roll a written plan forward: the exchanges, the index, the record (one journal commit)."""
+    """Roll a written plan forward: the exchanges, the index, the record (one journal commit).
+
+    An exchange that fails before any partition of the plan was swapped abandons the plan
+    (:class:`CompactionAbandoned`); after one was, the plan stays for a later roll forward."""
     compact_id = plan["compact_id"]
     for entry in plan["partitions"]:
-        _swap(output, compact_id, entry)
+        try:
+            _swap(output, compact_id, entry)
+        except (CompactError, OSError) as exc:
+            done = sum(_swapped(output, compact_id, e) for e in plan["partitions"])
+            if not done:
+                _abandon(output, compact_id)
+                LOG.error("compaction %s abandoned: %s; nothing of it was visible, its plan and staged files "
+                          "are deleted", compact_id, _one_line(exc))
+                raise CompactionAbandoned(f"compaction {compact_id} abandoned (nothing of it was visible): "
+                                          f"{_one_line(exc)}") from exc
+            raise CompactError(f"compaction {compact_id} stopped with {done} of {len(plan['partitions'])} "
+                               f"partitions swapped: {_one_line(exc)}") from exc
     staging = os.path.join(output, "_staging", compact_id)
     shutil.rmtree(staging, ignore_errors=True)
     renames, rewritten = rewrite_index(output, staging)
@@ -301,42 +402,78 @@ def _finish(output: str, plan: dict, recovered: bool) -> dict:
     return record
 
 
-def recover_compactions(output: str) -> list[str]:
+def recover_compactions(output: str, failures: list[str] | None = None) -> list[str]:
     """Roll forward every compaction that wrote its plan; drop the staged files of those that did not.
-    Call it holding the output lock."""
+    Call it holding the output lock. Returns the compaction ids completed.
+
+    A plan whose first exchange fails is abandoned (logged; ``compaction-abandoned:<id>: <reason>``
+    appended to ``failures``). With ``failures`` (pipeline runs), a compaction that cannot be
+    finished is logged and appended as ``compaction-failed:<id>: <reason>`` instead of raising."""
     folder = os.path.join(output, COMPACT_DIR)
     recovered = []
     for compact_id in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
         base = os.path.join(folder, compact_id)
         plan_path = os.path.join(base, "plan.json")
         if os.path.exists(plan_path):
-            _finish(output, _read_json(plan_path), recovered=True)
+            try:
+                _finish(output, _read_json(plan_path), recovered=True)
+            except CompactionAbandoned as exc:
+                if failures is not None:
+                    failures.append(f"compaction-abandoned:{compact_id}: {exc.__cause__ and _one_line(exc.__cause__)}")
+                continue
+            except Exception as exc:
+                if failures is None:
+                    raise
+                LOG.error("could not finish the interrupted compaction %s: %s; going on (readers see every row "
+                          "once; near-duplicate checks against its moved articles are skipped until "
+                          "`news-ingest compact` completes it)", compact_id, _one_line(exc))
+                failures.append(f"compaction-failed:{compact_id}: {_one_line(exc)}")
+                continue
             LOG.warning("completed the interrupted compaction %s", compact_id)
             recovered.append(compact_id)
-        elif os.path.isdir(os.path.join(base, "stage")):  # died before its plan: nothing was visible
+        elif not os.path.isdir(os.path.join(base, "retired")):  # died before its plan: nothing was visible
+            shutil.rmtree(base, ignore_errors=True)
+        elif os.path.isdir(os.path.join(base, "stage")):
             shutil.rmtree(os.path.join(base, "stage"))
-            if not os.path.isdir(os.path.join(base, "retired")):
-                shutil.rmtree(base, ignore_errors=True)
     # the index may still point at moved files (a crash after an exchange, before the rewrite)
     staging = os.path.join(output, "_staging", "compact-repair")
-    renames, rewritten = rewrite_index(output, staging)
-    for staged, final in renames:
-        os.replace(staged, final)
+    try:
+        renames, rewritten = rewrite_index(output, staging)
+        for staged, final in renames:
+            storage.fsync_file(staged)
+            os.replace(staged, final)
+        storage.fsync_dirs({os.path.dirname(final) for _, final in renames})
+    except Exception as exc:
+        if failures is None:
+            raise
+        LOG.error("could not repair the seen-index after a compaction: %s; going on", _one_line(exc))
+        failures.append(f"compaction-failed:index-repair: {_one_line(exc)}")
+        rewritten = []
     shutil.rmtree(staging, ignore_errors=True)
     if rewritten:
         LOG.warning("repaired %d seen-index files that pointed at compacted files", len(rewritten))
     return recovered
 
 
-def recover_pending_compactions(output: str) -> list[str]:
+def recover_pending_compactions(output: str, failures: list[str] | None = None) -> list[str]:
     """:func:`recover_compactions` when a compaction was interrupted (a plan or staged files left),
-    else nothing (cheap: one listing). Pipeline runs call it under the lock, after ``journal.recover``."""
+    else nothing (cheap: one listing). Pipeline runs call it under the lock, after ``journal.recover``.
+
+    Never raises for a compaction it cannot finish: that is logged and appended to ``failures``
+    (``compaction-failed:<id>: <reason>`` / ``compaction-abandoned:<id>: <reason>``) and the run goes on."""
     if "://" in output and not output.startswith("file://"):
         return []  # compaction refuses object stores, so there is nothing to finish there
+    failures = failures if failures is not None else []
     folder = os.path.join(output, COMPACT_DIR)
-    pending = [c for c in (sorted(os.listdir(folder)) if os.path.isdir(folder) else [])
-               if os.path.exists(os.path.join(folder, c, "plan.json")) or os.path.isdir(os.path.join(folder, c, "stage"))]
-    return recover_compactions(output) if pending else []
+    try:
+        pending = [c for c in (sorted(os.listdir(folder)) if os.path.isdir(folder) else [])
+                   if os.path.exists(os.path.join(folder, c, "plan.json"))
+                   or os.path.isdir(os.path.join(folder, c, "stage"))]
+        return recover_compactions(output, failures) if pending else []
+    except Exception as exc:  # e.g. _compact/ unreadable: the run goes on all the same
+        LOG.error("could not look at interrupted compactions: %s; going on", _one_line(exc))
+        failures.append(f"compaction-failed:?: {_one_line(exc)}")
+        return []
 
 
 def purge_retired(output: str, now: dt.datetime, grace: dt.timedelta) -> list[str]:
@@ -394,7 +531,8 @@ def compact(output: str, older_than: dt.timedelta = DEFAULT_OLDER_THAN, tables: 
         result = {"kind": KIND, "run_id": compact_id, "partitions": [], "recovered": recovered, "purged": purged}
         if not partitions:
             return result
-        try:
+        try:  # refuse a filesystem without RENAME_EXCHANGE before staging anything or writing a plan
+            probe_exchange(os.path.join(output, COMPACT_DIR, compact_id, "probe"))
             entries = [_stage_partition(output, compact_id, t, p, max_rows) for t, p in partitions]
         except BaseException:
             shutil.rmtree(os.path.join(output, COMPACT_DIR, compact_id), ignore_errors=True)

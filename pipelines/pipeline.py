@@ -15,10 +15,14 @@ pipelines); :func:`run` executes it and returns the manifest.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
+import os
+import re
 
 import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import pipelines
@@ -60,7 +64,7 @@ def manifest_header(config: RunConfig, feeds: list[FeedSource]) -> dict:
     }
 
 
-class _ValidateAndWriteTable(beam.PTransform):
+class ValidateAndWriteTable(beam.PTransform):
     """Batch -> GX -> Parquet for one table; valid batches to their folder, failing ones to quarantine."""
 
     def __init__(self, table: str, destination: str, config: RunConfig) -> None:
@@ -112,10 +116,10 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
         | "MergeRejects" >> beam.Flatten(pipeline=p)
         | "RejectRows" >> beam.Map(lambda reject: reject.to_row(config.run_id, config.started_at))
     )
-    article_files, locations = checked.rows | "Articles" >> _ValidateAndWriteTable("articles", "articles", config)
-    duplicate_files, _ = checked_duplicates.rows | "Duplicates" >> _ValidateAndWriteTable(
+    article_files, locations = checked.rows | "Articles" >> ValidateAndWriteTable("articles", "articles", config)
+    duplicate_files, _ = checked_duplicates.rows | "Duplicates" >> ValidateAndWriteTable(
         "duplicates", "duplicates", config)
-    reject_files, _ = reject_rows | "Rejects" >> _ValidateAndWriteTable("rejects", "rejects", config)
+    reject_files, _ = reject_rows | "Rejects" >> ValidateAndWriteTable("rejects", "rejects", config)
     files = (article_files, duplicate_files, reject_files)
     read_count = (  # every input record leaves a reader as an article or a reject
         inputs + reader_rejects
@@ -177,7 +181,10 @@ def run(config: RunConfig, feeds: list[FeedSource]) -> dict:
     run, waiting up to ``config.lock_wait`` seconds (:class:`LockBusy` when it cannot be
     had; nothing is written then). Holding it, the run first completes any commit an
     interrupted run left in ``_journal/`` and removes uncommitted staging
-    (``journal.recover``; the manifest lists them in ``recovered``).
+    (``journal.recover``; the manifest lists them in ``recovered``), finishes an interrupted
+    compaction (one it cannot finish is logged and listed as ``compaction-failed:<id>: <reason>``:
+    the run goes on), then refuses a run id whose run published its files
+    (:class:`journal.RunIdUsed`, nothing written; the CLI exits 2).
 
     The pipeline writes the manifest itself, in its commit; afterwards the driver adds the
     run's Beam counters (``metrics``: hyphen repairs, feeds fetched, ...). A pipeline that
@@ -188,25 +195,66 @@ def run(config: RunConfig, feeds: list[FeedSource]) -> dict:
         return _run_locked(config, feeds)
 
 
-def _committed_manifest(path: str) -> dict | None:
-    try:
-        manifest = storage.read_json(path)
-    except (OSError, BeamIOError, ValueError):
+class OutputFull(OSError):
+    """The run failed because the output's filesystem is full (or a file size limit was hit)."""
+
+
+_FULL_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+                errno.EFBIG: "file too large"}
+_ERRNO_RE = re.compile(r"\[Errno (\d+)\]")
+_STAGE_RE = re.compile(r"\[while running '([^']+)'\]")
+
+
+def output_full(exc: BaseException) -> str | None:
+    """What "full" error ended a run (ENOSPC, EDQUOT, EFBIG), or None.
+
+    Runners wrap a worker's OSError in their own exception and often keep only its text
+    (``RuntimeError: OSError: [Errno 28] ...``), so the chain and the text are both looked at.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+            return _FULL_ERRNOS[exc.errno]
+        for number in _ERRNO_RE.findall(str(exc)):
+            if int(number or 0) in _FULL_ERRNOS:
+                return _FULL_ERRNOS[int(number)]
+        for code, text in _FULL_ERRNOS.items():  # a BeamIOError lists its causes as reprs
+            if os.strerror(code).lower() in str(exc).lower():
+                return text
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _stage_of(exc: BaseException) -> str:
+    match = _STAGE_RE.search(str(exc))
+    return f" while running {match.group(1)}" if match else ""
+
+
+def _committed_manifest(path: str, config: RunConfig) -> dict | None:
+    """The manifest at ``path`` if THIS attempt committed it (same run id and ``started_at``), else None."""
+    manifest = journal.published_manifest(path)
+    if manifest is None or manifest.get("status") == STATUS_FAILED:
         return None
-    return manifest if manifest.get("status") != STATUS_FAILED else None
+    mine = manifest.get("run_id") == config.run_id and manifest.get("started_at") == config.started_at.isoformat()
+    return manifest if mine else None
 
 
 def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
     options = PipelineOptions(list(config.beam_args))
     path = manifest_path(config.output, config.run_id)
     recovered: list[str] = []
+    journaled = False  # the run failed on a full disk after writing its commit journal
 
     def staged(*name: str) -> str:
         return storage.join(config.output, storage.STAGING_DIR, config.run_id, *name)
 
     try:
         recovered = journal.recover(config.output)
-        recovered += [f"compaction:{c}" for c in recover_pending_compactions(config.output)]
+        compaction_failures: list[str] = []  # logged; the run goes on (readers see a consistent output)
+        recovered += [f"compaction:{c}" for c in recover_pending_compactions(config.output, compaction_failures)]
+        recovered += compaction_failures
+        journal.check_run_id_unused(config.output, config.run_id)  # before anything of this run is written
         p = beam.Pipeline(options=options)
         build_pipeline(p, config, feeds)
         result = p.run()
@@ -215,22 +263,41 @@ def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
         manifest["metrics"] = run_metrics(result)
         manifest["recovered"] = recovered
         storage.publish_bytes(storage.json_bytes(manifest), path, staged("manifest-metrics.json"))
+    except journal.RunIdUsed:
+        raise  # nothing of this run was written; the earlier run's manifest stays as it is
     except Exception as exc:
-        error = one_line(f"{type(exc).__name__}: {exc}")
-        manifest = _committed_manifest(path)
+        full = output_full(exc)
+        error = (f"the output {config.output} is full ({full}){_stage_of(exc)}" if full
+                 else one_line(f"{type(exc).__name__}: {exc}"))
+        manifest = _committed_manifest(path, config)
         if manifest is not None:  # the data are published; say what failed afterwards
             manifest["error_after_commit"] = error
+        elif journal.published_manifest(path) is not None:  # an earlier run's: never overwrite it
+            LOG.error("run %s failed: %s (the published manifest %s of an earlier run left as it is)",
+                      config.run_id, error, path)
+            raise
         else:
+            journaled = full and FileSystems.exists(journal.journal_path(config.output, config.run_id))
+            if journaled:  # full after its journal was written: the commit stands, the next run completes it
+                error += ("; its commit is journaled and the next run completes it (the feed state was not "
+                          "advanced, so the next run reads the same inputs again and writes nothing twice)")
+            elif full:
+                error += "; nothing of the run was published and the feed state was not advanced"
             manifest = failed_manifest(config, feeds, error)
             manifest["recovered"] = recovered
         try:
             storage.publish_bytes(storage.json_bytes(manifest), path, staged("manifest.json"))
         except (OSError, BeamIOError) as write_error:  # e.g. the output itself is unusable
+            if full:  # said in the one line below, not in a line of its own
+                raise OutputFull(f"{error} (its manifest could not be written either)") from exc
             LOG.error("could not write the failed run's manifest: %s", write_error)
+        if full:  # one clear line for the user instead of a runner's wrapped worker error
+            raise OutputFull(error) from exc
         raise
     finally:
         try:  # never what a pending journal still needs: the next run's recover completes it
-            journal.remove_staging(config.output, config.run_id)
+            if not journaled:  # (a journaled commit's staging is kept; the failure line says so)
+                journal.remove_staging(config.output, config.run_id)
         except (OSError, BeamIOError, ValueError) as cleanup_error:
             LOG.warning("could not remove %s: %s", staged(), cleanup_error)
     return manifest

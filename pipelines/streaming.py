@@ -53,17 +53,16 @@ from pipelines.core.records import one_line
 from pipelines.core.urls import redact_url
 from pipelines.core.seen_index import cluster_keys
 from pipelines.lock import OutputLock
+from pipelines.pipeline import ValidateAndWriteTable
 from pipelines.runners import runner_of
-from pipelines.transforms import (
-    BatchRows, CheckRows, EnrichArticles, NormalizeArticles, ValidateBatches, WriteParquetBatches,
-)
+from pipelines.transforms import CheckRows, EnrichArticles, NormalizeArticles
 from pipelines.transforms.dedupe import EmitClusterFn, _MergeBy
 from pipelines.transforms.manifest import manifest_path
 from pipelines.transforms.seen_index import ReadSeenIndex
 from pipelines.transforms.stream import (
     STATES, CommitWindowFn, DropSeenInState, PollFeedsFn, TickSource, forget_stop, request_stop,
 )
-from pipelines.transforms.tags import ARTICLES, DUPLICATES, QUARANTINED, REJECTS, REPORTS, VALID
+from pipelines.transforms.tags import ARTICLES, DUPLICATES, REJECTS, REPORTS
 
 LOG = logging.getLogger("news_ingest")
 STOP_GRACE_S = 120.0  # after a stop request, the open window gets this long (plus one window) to commit
@@ -84,26 +83,6 @@ def streaming_header(config: RunConfig, feeds: list[FeedSource]) -> dict:
         "enrich": config.enrich,
         "beam_args": list(config.beam_args),
     }
-
-
-class _ValidateAndWrite(beam.PTransform):
-    """Rows of one table (windowed) -> Batch -> GX -> staged Parquet; file records out."""
-
-    def __init__(self, table: str, destination: str, config: RunConfig) -> None:
-        super().__init__()
-        self.table, self.destination, self.config = table, destination, config
-
-    def expand(self, rows):
-        config = self.config
-        checked = (
-            rows
-            | "Batch" >> BatchRows(self.table, config.batch_size, config.shards)
-            | "Validate" >> ValidateBatches(self.table, config.expectations_dir)
-        )
-        written = checked[VALID] | "Write" >> WriteParquetBatches(config.output, config.run_id, self.destination)
-        quarantined = checked[QUARANTINED] | "Quarantine" >> WriteParquetBatches(
-            config.output, config.run_id, "quarantine")
-        return (written.files, quarantined.files) | "Files" >> beam.Flatten(), written.locations
 
 
 def earlier_keys(p: beam.Pipeline, config: RunConfig):
@@ -154,10 +133,10 @@ def build_window_graph(p: beam.Pipeline, config: RunConfig, raw, reader_rejects=
         | "MergeRejects" >> beam.Flatten()
         | "RejectRows" >> beam.Map(lambda reject: reject.to_row(run_id, started))
     )
-    article_files, locations = checked.rows | "Articles" >> _ValidateAndWrite("articles", "articles", config)
-    duplicate_files, _ = checked_duplicates.rows | "Duplicates" >> _ValidateAndWrite(
+    article_files, locations = checked.rows | "Articles" >> ValidateAndWriteTable("articles", "articles", config)
+    duplicate_files, _ = checked_duplicates.rows | "Duplicates" >> ValidateAndWriteTable(
         "duplicates", "duplicates", config)
-    reject_files, _ = reject_rows | "Rejects" >> _ValidateAndWrite("rejects", "rejects", config)
+    reject_files, _ = reject_rows | "Rejects" >> ValidateAndWriteTable("rejects", "rejects", config)
     items = [
         (raw, reader_rejects) | "MergeReads" >> beam.Flatten()
         | "CountReads" >> beam.combiners.Count.Globally().without_defaults()
@@ -289,7 +268,10 @@ def run_streaming(config: RunConfig, feeds: list[FeedSource], stop: threading.Ev
 def _run_windows(config: RunConfig, feeds: list[FeedSource], stop: threading.Event, token: str,
                  stopped_by: list[str]) -> dict:
     recovered = journal.recover(config.output)
-    recovered += [f"compaction:{c}" for c in recover_pending_compactions(config.output)]
+    compaction_failures: list[str] = []
+    recovered += [f"compaction:{c}" for c in recover_pending_compactions(config.output, compaction_failures)]
+    recovered += compaction_failures
+    journal.check_run_id_unused(config.output, config.run_id)
     began = time.time()
     deadline = began + config.max_duration if config.max_duration else math.inf
     direct = _is_direct(config.beam_args)

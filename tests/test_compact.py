@@ -189,3 +189,76 @@ def test_readers_never_see_a_row_twice_or_miss_one_during_compactions(output, tm
     assert not wrong, f"{len(wrong)} of {len(reads)} reads saw another row set"
     assert all("No such file" in e or "not found" in e.lower() for e in errors), errors
     print(f"{len(reads)} consistent reads, {len(errors)} failed loudly (file listed before a swap)")
+
+
+def _compact_cli(output: Path, fault: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines", "compact", "--output", str(output), "--older-than", "0",
+                           "--now", LATER.isoformat()], env={**os.environ, "NEWS_INGEST_FAULT": fault},
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_filesystem_without_rename_exchange_is_refused_before_any_plan(output):
+    """NFS and the like answer renameat2(RENAME_EXCHANGE) with EINVAL (simulated): refused in one line
+    before anything is staged, no plan left behind to wedge later runs and compactions."""
+    before, files = {t: rows(output, t) for t in ("articles", "duplicates")}, data_files(output)
+    refused = _compact_cli(output, "compact-exchange-einval")
+    assert refused.returncode == 1, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot exchange directories atomically" in lines[0], refused.stderr
+    assert "RENAME_EXCHANGE" in lines[0]
+    assert not (output / "_compact").exists() or not list((output / "_compact").rglob("*"))
+    assert data_files(output) == files and {t: rows(output, t) for t in ("articles", "duplicates")} == before
+    assert _compact_cli(output).returncode == 0  # nothing wedged
+
+
+def test_a_plan_whose_first_exchange_fails_is_abandoned(output):
+    """A plan written where the exchange then fails (an output moved to NFS, EXDEV, a plan of an older
+    version) is abandoned, not rolled forward forever: nothing of it was visible."""
+    before, files = {t: rows(output, t) for t in ("articles", "duplicates")}, data_files(output)
+    killed = _compact_cli(output, "compact-after-plan")
+    assert killed.returncode == 137, killed.stderr
+    [plan] = list((output / "_compact").rglob("plan.json"))
+    compact_id = plan.parent.name
+    refused = _compact_cli(output, "compact-exchange-einval")
+    assert refused.returncode == 1, refused.stderr
+    assert f"compaction {compact_id} abandoned" in refused.stderr
+    assert not (output / "_compact" / compact_id).exists()
+    assert not list((output / "_compact").rglob("plan.json"))
+    assert data_files(output) == files and {t: rows(output, t) for t in ("articles", "duplicates")} == before
+    done = _compact_cli(output)
+    assert done.returncode == 0, done.stderr
+    assert {t: rows(output, t) for t in ("articles", "duplicates")} == before
+    assert compaction.live_files(str(output)) == data_files(output)
+
+
+def test_a_run_goes_on_when_a_pending_compaction_cannot_be_finished(output, tmp_path_factory):
+    """Half a compaction swapped, and the other exchanges fail: the run logs it, lists it in its
+    manifest and commits all the same (readers still see every row once)."""
+    before = {t: rows(output, t) for t in ("articles", "duplicates")}
+    killed = _compact_cli(output, "compact-mid-exchange")
+    assert killed.returncode == 137, killed.stderr
+    [plan] = list((output / "_compact").rglob("plan.json"))
+    corpus = multi_run_output(tmp_path_factory).parent / "corpus"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines", "run", "--seeds", str(corpus), "--output", str(output),
+         "--enrich", "core", "--run-id", "r6", "--no-feed-state", "-q"],
+        env={**os.environ, "NEWS_INGEST_FAULT": "compact-exchange-einval"}, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert f"could not finish the interrupted compaction {plan.parent.name}" in result.stderr
+    manifest = json.loads((output / "_runs" / "r6.json").read_text())
+    [failed] = [r for r in manifest["recovered"] if r.startswith("compaction-failed:")]
+    assert failed.startswith(f"compaction-failed:{plan.parent.name}: ") and "cannot exchange" in failed
+    assert manifest["status"] == "ok" and manifest["counts"]["written"] == 0
+    assert plan.exists()  # kept: one partition is swapped, `compact` finishes it where exchanges work
+    assert rows(output, "articles") == before["articles"]  # each row once
+
+
+def test_an_unreadable_index_file_does_not_stop_compaction(output, caplog):
+    """rewrite_index skips a seen-index file it cannot read (the next pipeline run rebuilds it)."""
+    broken = sorted((output / "_index").glob("*.parquet"))[0]
+    broken.write_bytes(b"PAR1 cut short")
+    with caplog.at_level("WARNING", logger="news_ingest"):
+        record = compaction.compact(str(output), dt.timedelta(0), now=LATER)
+    assert record["partitions"] and f"_index/{broken.name}" not in record["index_files_rewritten"]
+    assert broken.read_bytes() == b"PAR1 cut short"
+    assert any(broken.name in r.getMessage() and "unreadable" in r.getMessage() for r in caplog.records)

@@ -5,7 +5,6 @@ committed manifests' sums, types as the schema says, schema_version in every fil
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -75,3 +75,60 @@ def test_wait_for_lock_is_parsed_into_the_config_and_checked(tmp_path):
     for bad in ("-1", "inf", "soon"):
         with pytest.raises(UsageError):
             parse_args(["run", "--wait-for-lock", bad])
+
+
+def _snapshot(output: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``output`` (but the lock, whose owner line comes and goes) with size and mtime."""
+    return {str(p.relative_to(output)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in output.rglob("*") if p.is_file() and p.name != "_lock"}
+
+
+def test_a_used_run_id_is_refused_and_a_failed_one_may_be_retried(tmp_path_factory, tmp_path):
+    """Reusing --run-id of a run that published its files would overwrite its manifest and leave
+    its files listed nowhere: refused (exit 2, one line, nothing written). A failed run's id may be
+    used again (nothing of it was published)."""
+    import shutil
+
+    from test_readers import SEEDS, multi_run_output, run_cli
+
+    output = tmp_path / "out"
+    shutil.copytree(multi_run_output(tmp_path_factory), output)
+    before = _snapshot(output)
+    for used in ("r1",):
+        refused = run_cli("run", "--seeds", str(SEEDS), "--output", str(output), "--run-id", used,
+                          "--enrich", "core", "--no-feed-state", "-q")
+        assert refused.returncode == 2, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and refused.stdout == "", refused.stderr
+        assert lines[0].startswith(f"news-ingest: error: run id '{used}' is already used") and "unique" in lines[0]
+        assert _snapshot(output) == before  # nothing written, the earlier manifest untouched
+
+    failed = {"run_id": "retry", "status": "failed", "published": False, "reconciled": False,
+              "started_at": "2026-01-01T00:00:00+00:00", "files": [], "counts": None}
+    (output / "_runs" / "retry.json").write_text(json.dumps(failed))
+    retried = run_cli("run", "--seeds", str(SEEDS), "--output", str(output), "--run-id", "retry",
+                      "--enrich", "core", "--no-feed-state", "-q")
+    assert retried.returncode == 0, retried.stderr
+    manifest = json.loads((output / "_runs" / "retry.json").read_text())
+    assert manifest["status"] == "ok" and manifest["started_at"] != failed["started_at"]
+    assert manifest["counts"]["written"] == 0  # the seeds were r1's: all duplicates
+
+
+def test_only_this_attempts_manifest_counts_as_committed(tmp_path):
+    """A run that fails reports "committed, failed afterwards" only for a manifest it wrote itself,
+    never for an earlier run's manifest under the same id."""
+    from pipelines.cli import make_config, parse_args
+    from pipelines.pipeline import _committed_manifest
+
+    args, beam_args = parse_args(["run", "--seeds", str(ROOT / "seeds"), "--output", str(tmp_path), "--run-id", "r"])
+    config, _ = make_config(args, beam_args)
+    path = tmp_path / "_runs" / "r.json"
+    path.parent.mkdir()
+    earlier = {"run_id": "r", "status": "ok", "published": True, "started_at": "2020-01-01T00:00:00+00:00"}
+    path.write_text(json.dumps(earlier))
+    assert _committed_manifest(str(path), config) is None
+    mine = dict(earlier, started_at=config.started_at.isoformat())
+    path.write_text(json.dumps(mine))
+    assert _committed_manifest(str(path), config) == mine
+    path.write_text(json.dumps(dict(mine, status="failed", published=False)))
+    assert _committed_manifest(str(path), config) is None

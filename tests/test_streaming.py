@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from conftest import ROOT
+from pipelines.compact import live_files
 from live_server import LiveServer
 
 CLI = Path(sys.executable).with_name("news-ingest")
@@ -106,6 +107,15 @@ def test_streaming_run_writes_new_entries_in_a_later_window_and_a_second_run_wri
             f"join read_parquet('{output}/articles/**/*.parquet') a on d.canonical_id = a.article_id "
             f"where d.url like '%mirror%'").fetchall()
         assert (method, canonical_url) == ("near", "https://news.example.org/talks")
+
+        # one commit per window, and each file in exactly one window's manifest; the reading list
+        # of committed files (live_files) is exactly what is on disk
+        assert len({m["window_start"] for m in windows}) == len(windows)
+        listed = [f["path"] for m in windows for f in m["files"]]
+        assert len(listed) == len(set(listed))
+        on_disk = sorted(str(p.relative_to(output)) for t in ("articles", "duplicates", "rejects", "quarantine")
+                         for p in (output / t).rglob("*.parquet"))
+        assert live_files(str(output)) == on_disk == sorted(listed)
 
         summary = json.loads((output / "_runs" / "live-1.json").read_text())
         assert summary["status"] == "ok" and summary["reconciled"] and summary["counts"]["written"] == 6

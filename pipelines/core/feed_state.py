@@ -136,7 +136,10 @@ def _parse_time(value: Any, name: str) -> dt.datetime | None:
     parsed = dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError(f"{name} must carry a time zone")
-    return parsed.astimezone(dt.timezone.utc)
+    try:
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: no UTC time in range
+        raise ValueError(f"{name} is out of range") from None
 
 
 # --- transitions --------------------------------------------------------------------------------------
@@ -219,22 +222,31 @@ class FeedStateStore:
 
     def load(self, url: str) -> FeedState | None:
         """The saved state of ``url``; None when there is none or it cannot be used (logged)."""
+        return self.load_checked(url)[0]
+
+    def load_checked(self, url: str) -> tuple[FeedState | None, str | None]:
+        """``(state, problem)``: the saved state of ``url``, or None with why its file was unusable.
+
+        A missing file is ``(None, None)``: a feed never seen. An unreadable, truncated, foreign
+        or garbage file is ``(None, "one line")``, logged as a warning; the feed is then fetched
+        afresh and the run's report says so (``state_error``).
+        """
         path = self.path(url)
         try:
             if not FileSystems.exists(path):
-                return None
+                return None, None
             with FileSystems.open(path) as handle:
                 data = handle.read(MAX_STATE_BYTES + 1)
             if len(data) > MAX_STATE_BYTES:
                 raise ValueError("file is too large")
             state = FeedState.from_json(json.loads(data.decode("utf-8")))
             if state.url != url:
-                raise ValueError(f"file is for another feed ({state.url})")
-            return state
-        except (OSError, BeamIOError, ValueError, TypeError, UnicodeDecodeError) as exc:
-            LOG.warning("feed state %s unusable, fetching %s afresh: %s", path, redact_url(url),
-                        one_line(redact_text(str(exc), url)))
-            return None
+                raise ValueError(f"file is for another feed ({redact_url(state.url)})")
+            return state, None
+        except (OSError, BeamIOError, ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
+            problem = one_line(redact_text(f"{type(exc).__name__}: {exc}", url))
+            LOG.warning("feed state %s unusable, fetching %s afresh: %s", path, redact_url(url), problem)
+            return None, f"state file {path.rsplit('/', 1)[-1]} unusable ({problem}); fetched afresh"
 
     def save(self, state: FeedState) -> str:
         """Write ``state`` atomically (staging file + rename); returns the path. Raises on I/O errors."""

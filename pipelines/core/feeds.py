@@ -94,12 +94,13 @@ def feed_report(source: FeedSource, status: str, **fields: Any) -> dict[str, Any
     ``http_status`` is the last HTTP status (None for files), ``bytes`` the body size
     (decompressed), ``new_entries`` the entries not in the last good body, ``next_due`` when
     the feed will be fetched again (ISO 8601; None: every run), ``failures`` how many runs in a
-    row it has failed, ``final_url`` where a redirected feed was found.
+    row it has failed, ``final_url`` where a redirected feed was found, ``state_error`` why the
+    feed's saved state could not be used (it was then fetched afresh; None: no problem).
     """
     report = {"feed": redact_url(source.location), "name": source.name, "status": status, "http_status": None,
               "bytes": 0, "entries": 0, "new_entries": 0, "format": None, "content_type": None,
               "bozo": None, "error": None, "reason": None, "next_due": None, "failures": 0,
-              "final_url": None, **fields}
+              "final_url": None, "state_error": None, **fields}
     if report["final_url"]:
         report["final_url"] = redact_url(report["final_url"])
     return report

@@ -13,7 +13,7 @@ The fetch itself uses the real URL.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import courlan
 

@@ -19,9 +19,10 @@ Local files get a key each, so they are read in parallel as before.
 
 State: without ``state_dir`` every feed is fetched unconditionally, as before this stage
 had state. With it, each host's call loads its feeds' state files (``core.feed_state``) and
-skips what is not due, sends conditional GETs and skips unchanged bodies. The new states are
-an output, not written here: SaveFeedState writes them once the run manifest exists and says
-the outputs were committed, so a failed run fetches the same content again next time.
+skips what is not due, sends conditional GETs and skips unchanged bodies; a state file that
+cannot be used is reported (the report's ``state_error``) and the feed fetched afresh. The new
+states are an output, not written here: SaveFeedState writes them once the run manifest exists
+and says the outputs were committed, so a failed run fetches the same content again next time.
 """
 
 from __future__ import annotations
@@ -98,9 +99,13 @@ class FetchHostFeedsFn(beam.DoFn):
         _, sources = element
         sources = list(sources)
         now = self.now or dt.datetime.now(dt.timezone.utc)
-        previous = {s.location: self.store.load(s.location) for s in sources} if self.store else {}
+        loaded = {s.location: self.store.load_checked(s.location) for s in sources} if self.store else {}
+        previous = {location: state for location, (state, _) in loaded.items()}
         for update in update_host_feeds(sources, previous, now, self.session, self.policy, self.schedule):
             result = update.result
+            state_error = loaded.get(update.state.url, (None, None))[1]
+            if state_error:  # a corrupt state file: reported in the manifest, not only logged
+                result.report["state_error"] = state_error
             _log(result.report)
             for name, value in feed_counts([result.report]).items():
                 if value:

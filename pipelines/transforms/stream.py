@@ -189,7 +189,9 @@ class PollFeedsFn(beam.DoFn):
     def setup(self) -> None:
         self.session = make_session(self.policy)
         store = FeedStateStore(self.state_dir) if self.state_dir else None
-        self.states = {s.location: store.load(s.location) if store else None for s in self.sources}
+        loaded = {s.location: store.load_checked(s.location) if store else (None, None) for s in self.sources}
+        self.states = {url: state for url, (state, _) in loaded.items()}
+        self.state_errors = {url: problem for url, (_, problem) in loaded.items() if problem}
 
     def process(self, tick: float):
         now = dt.datetime.fromtimestamp(tick, dt.timezone.utc)
@@ -200,6 +202,9 @@ class PollFeedsFn(beam.DoFn):
             for update in update_host_feeds(hosts[host], self.states, now, self.session, self.policy,
                                             self.schedule):
                 result = update.result
+                state_error = self.state_errors.pop(update.state.url, None)  # reported once, by its first poll
+                if state_error:
+                    result.report["state_error"] = state_error
                 log_feed_report(result.report)
                 self.states[update.state.url] = update.state
                 yield from result.entries

@@ -227,7 +227,7 @@ def test_feed_report_defaults_and_overrides():
     assert report == {"feed": "https://ex.com/rss", "name": "Ex", "status": "ok", "http_status": None,
                       "bytes": 0, "entries": 3, "new_entries": 0, "format": "rss20", "content_type": None,
                       "bozo": None, "error": None, "reason": None, "next_due": None, "failures": 0,
-                      "final_url": None}
+                      "final_url": None, "state_error": None}
 
 
 def test_failed_feed():

@@ -9,7 +9,6 @@ limit. ``core.feeds.unsafe_dtd`` closes that (and refuses external/parameter ent
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
