@@ -22,7 +22,7 @@ run: install
 	$(BIN)/news-ingest run --seeds seeds --output $(OUT)
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 clean:
 	rm -rf $(OUT) build *.egg-info .pytest_cache

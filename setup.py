@@ -39,6 +39,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
+            "pytest-xdist>=3.5",  # make test runs the files on two workers (most tests are single-core CLI runs)
             "hypothesis>=6.100",
             "pytest-httpserver>=1.0",
             "duckdb>=1.1",
