@@ -45,3 +45,19 @@ def article_row(**overrides) -> dict:
     row = enrich_core(normalize_article(raw, RUN_ID, INGESTED_AT))
     row.update({k: v for k, v in overrides.items() if k not in RAW_FIELDS})
     return row
+
+
+def suites_with_word_cap(folder: Path, max_words: int = 100) -> Path:
+    """A copy of the real suites whose articles suite also caps word_count: a batch with a longer
+    article fails validation (for quarantine tests)."""
+    import json
+    import shutil
+
+    from expectations import SUITES_DIR
+
+    shutil.copytree(SUITES_DIR, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    articles = json.loads((folder / "articles.json").read_text())
+    articles["expectations"].append({"type": "expect_column_values_to_be_between",
+                                     "kwargs": {"column": "word_count", "max_value": max_words}})
+    (folder / "articles.json").write_text(json.dumps(articles))
+    return folder

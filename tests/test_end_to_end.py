@@ -14,8 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import schemas
-from conftest import ROOT, SEED_DOCUMENT, SEEDS
-from expectations import SUITES_DIR
+from conftest import ROOT, SEEDS, SEED_DOCUMENT, suites_with_word_cap
 
 CLI = Path(sys.executable).with_name("news-ingest")
 BONN = "https://news.example.org/world/2020/03/climate-talks-bonn?id=4411"
@@ -203,12 +202,7 @@ def test_bad_input_is_rejected_and_the_rest_completes(tmp_path, httpserver):
 
 
 def test_failing_validation_quarantines_the_batch_and_exits_3(tmp_path):
-    suites = tmp_path / "suites"
-    shutil.copytree(SUITES_DIR, suites, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    articles = json.loads((suites / "articles.json").read_text())
-    articles["expectations"].append({"type": "expect_column_values_to_be_between",
-                                     "kwargs": {"column": "word_count", "max_value": 100}})
-    (suites / "articles.json").write_text(json.dumps(articles))
+    suites = suites_with_word_cap(tmp_path / "suites", max_words=100)
     output = tmp_path / "out"
 
     result = run_cli("--seeds", str(SEEDS), "--output", str(output), "--expectations", str(suites),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
-from conftest import raw_article
+from conftest import raw_article, suites_with_word_cap
 from expectations import SUITES_DIR
 from pipelines.config import RunConfig
 from pipelines.core.near_dedupe import NearConfig
@@ -149,12 +148,7 @@ def test_a_near_copy_of_a_dropped_copy_points_at_the_article_that_was_written(tm
 
 
 def test_a_window_failing_validation_is_quarantined_and_the_others_written(tmp_path):
-    suites = tmp_path / "suites"
-    shutil.copytree(SUITES_DIR, suites, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    articles = json.loads((suites / "articles.json").read_text())
-    articles["expectations"].append({"type": "expect_column_values_to_be_between",
-                                     "kwargs": {"column": "word_count", "max_value": 100}})
-    (suites / "articles.json").write_text(json.dumps(articles))
+    suites = suites_with_word_cap(tmp_path / "suites", max_words=100)
     output = tmp_path / "out"
     short = raw_article(url="https://example.com/short", title="Short", body=body(30))
     long = raw_article(url="https://example.com/long", title="Long", body=body(150, "y"))
