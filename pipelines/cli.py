@@ -55,7 +55,9 @@ Output layout (under --output):
   quarantine/<table>/ingest_date=.../*.parquet  batches that failed validation
   _validation/<run_id>/*.json                   Great Expectations result of every batch
   _runs/<run_id>.json                           run manifest: inputs, status, counts, files, feeds
+  _runs/<run_id>/window-<start>.json            a streaming run's per-window manifests
   _index/, _state/                              seen-index (dedup across runs), per-feed state
+  _journal/, _staging/, _lock                   the commit in progress, staged files, one writer at a time
 
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 some batch quarantined,
 75 skipped because another run holds the output's lock (see --wait-for-lock).
@@ -105,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"news-ingest {pipelines.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    run = commands.add_parser("run", help="run the batch pipeline once", epilog=RUN_EPILOG,
+    run = commands.add_parser("run", help="run the pipeline once (batch), or with --streaming until stopped", epilog=RUN_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               description="Run the pipeline once over the seeds and the feed list.")
     run.add_argument("--seeds", default="seeds", metavar="DIR",
