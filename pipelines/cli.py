@@ -194,10 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMPACT_TABLES, COMPACT_MAX_ROWS = ("articles", "duplicates", "rejects"), 1_000_000  # = pipelines.compact's
-
-
 def _add_compact_parser(commands) -> None:
+    from pipelines.compact import DEFAULT_MAX_ROWS, TABLES
+
     sub = commands.add_parser(
         "compact", help="merge the small files of closed partitions (never beside a run)",
         description="Merge the Parquet files of each closed partition (ingest_date older than now minus "
@@ -206,10 +205,10 @@ def _add_compact_parser(commands) -> None:
     sub.add_argument("--output", default="out", metavar="DIR", help="output root (default: ./out; local only)")
     sub.add_argument("--older-than", type=_age, default="1d", metavar="AGE",
                      help="compact partitions whose day ended at least AGE ago: 1d, 12h, 30m, 0 (default 1d)")
-    sub.add_argument("--table", action="append", choices=COMPACT_TABLES, metavar="TABLE",
-                     help=f"table to compact, repeatable: {', '.join(COMPACT_TABLES)} (default: all)")
-    sub.add_argument("--max-rows", type=_positive, default=COMPACT_MAX_ROWS, metavar="N",
-                     help=f"most rows per compacted file (default {COMPACT_MAX_ROWS})")
+    sub.add_argument("--table", action="append", choices=TABLES, metavar="TABLE",
+                     help=f"table to compact, repeatable: {', '.join(TABLES)} (default: all)")
+    sub.add_argument("--max-rows", type=_positive, default=DEFAULT_MAX_ROWS, metavar="N",
+                     help=f"most rows per compacted file (default {DEFAULT_MAX_ROWS})")
     sub.add_argument("--keep-retired", type=_age, default="1h", metavar="AGE",
                      help="keep the replaced files this long for readers that listed them (default 1h)")
     sub.add_argument("--wait-for-lock", type=_seconds, default=0.0, metavar="SECONDS",
@@ -230,7 +229,7 @@ def _age(text: str) -> dt.timedelta:
 
 def compact_main(args: argparse.Namespace) -> int:
     """``news-ingest compact``: one summary line; 75 when a run holds the output."""
-    from pipelines.compact import CompactError, compact
+    from pipelines.compact import TABLES, CompactError, compact
 
     output = os.path.abspath(args.output)
     if not os.path.isdir(output):
@@ -238,7 +237,7 @@ def compact_main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     now = args.now.replace(tzinfo=args.now.tzinfo or dt.timezone.utc) if args.now else None
     try:
-        record = compact(output, args.older_than, args.table or COMPACT_TABLES,
+        record = compact(output, args.older_than, args.table or TABLES,
                          now=now, max_rows=args.max_rows, grace=args.keep_retired, wait_s=args.wait_for_lock)
     except LockBusy as exc:
         print(f"news-ingest: compact skipped: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -56,7 +56,7 @@ from pipelines.lock import OutputLock
 from pipelines.pipeline import ValidateAndWriteTable
 from pipelines.runners import runner_of
 from pipelines.transforms import CheckRows, EnrichArticles, NormalizeArticles
-from pipelines.transforms.dedupe import EmitClusterFn, _MergeBy
+from pipelines.transforms.dedupe import EmitClusterFn, MergeBy
 from pipelines.transforms.manifest import manifest_path
 from pipelines.transforms.seen_index import ReadSeenIndex
 from pipelines.transforms.stream import (
@@ -118,7 +118,7 @@ def build_window_graph(p: beam.Pipeline, config: RunConfig, raw, reader_rejects=
     normalized = raw | "Normalize" >> NormalizeArticles(run_id, started)
     clusters = normalized.articles | "StartClusters" >> beam.Map(lambda row: (row, []))
     for method in METHODS:  # within the window: the batch rules, kept-article rule included
-        clusters = clusters | f"MergeBy{method.capitalize()}" >> _MergeBy(method)
+        clusters = clusters | f"MergeBy{method.capitalize()}" >> MergeBy(method)
     earlier_exact, earlier_bands = earlier if earlier is not None else (None, None)
     fresh = clusters | "DropSeen" >> DropSeenInState(config.window, config.dedup_ttl, config.near, earlier_exact,
                                                      earlier_bands, config.output)

@@ -52,7 +52,7 @@ class EmitClusterFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DUPLICATES, row)
 
 
-class _MergeBy(beam.PTransform):
+class MergeBy(beam.PTransform):
     def __init__(self, method: str) -> None:
         super().__init__()
         self.method = method
@@ -194,7 +194,7 @@ class DeduplicateArticles(beam.PTransform):
     def expand(self, rows):
         clusters = rows | "StartClusters" >> beam.Map(lambda row: (row, []))
         for method in self.methods:
-            clusters = clusters | f"MergeBy{method.capitalize()}" >> _MergeBy(method)
+            clusters = clusters | f"MergeBy{method.capitalize()}" >> MergeBy(method)
         if self.near is not None:
             clusters = clusters | "MergeNear" >> MergeNearDuplicates(self.near)
         earlier_duplicates = []

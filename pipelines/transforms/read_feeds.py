@@ -56,7 +56,7 @@ def _key_by_host(source: FeedSource, lanes: int) -> tuple[str, FeedSource]:
     return host_key(source.location, lanes), source
 
 
-def _log(report: dict) -> None:
+def log_feed_report(report: dict) -> None:
     status = report["status"]
     if status == STATUS_ERROR:
         LOG.warning("feed %s: %s %s", report["feed"], report["reason"], report["error"])
@@ -106,7 +106,7 @@ class FetchHostFeedsFn(beam.DoFn):
             state_error = loaded.get(update.state.url, (None, None))[1]
             if state_error:  # a corrupt state file: reported in the manifest, not only logged
                 result.report["state_error"] = state_error
-            _log(result.report)
+            log_feed_report(result.report)
             for name, value in feed_counts([result.report]).items():
                 if value:
                     self.counters[name].inc(value)

@@ -154,7 +154,7 @@ def _verify_earlier(element, near: NearConfig):
                 yield cluster_id, ("near", old_id, score)
 
 
-def _split_seen(element):
+def split_seen(element):
     cluster_id, joined = element
     for cluster in joined["cluster"]:
         match = best_match((kind, old_id) for kind, old_id, _ in joined["match"])
@@ -216,7 +216,7 @@ class DropSeenClusters(beam.PTransform):
         return (
             {"cluster": by_id, "match": matches | "AllMatches" >> beam.Flatten()}
             | "JoinMatches" >> beam.CoGroupByKey()
-            | "SplitSeen" >> beam.FlatMap(_split_seen).with_outputs(DUPLICATES, main=ARTICLES)
+            | "SplitSeen" >> beam.FlatMap(split_seen).with_outputs(DUPLICATES, main=ARTICLES)
         )
 
 

@@ -62,8 +62,8 @@ from pipelines.core.manifest import STATUS_OK, STATUS_QUARANTINED, build_manifes
 from pipelines.core.near_dedupe import NearConfig, band_keys, sketch, verify
 from pipelines.core.records import stable_hash
 from pipelines.core.seen_index import INDEX_DIR, exact_keys, index_table
-from pipelines.transforms.read_feeds import _log as log_feed_report
-from pipelines.transforms.seen_index import _split_seen
+from pipelines.transforms.read_feeds import log_feed_report
+from pipelines.transforms.seen_index import split_seen
 from pipelines.transforms.tags import ARTICLES, DUPLICATES, REJECTS, REPORTS
 
 LOG = logging.getLogger("news_ingest")
@@ -390,7 +390,7 @@ class DropSeenInState(beam.PTransform):
         split = (
             {"cluster": by_id, "match": windowed}
             | "JoinMatches" >> beam.CoGroupByKey()
-            | "SplitSeen" >> beam.FlatMap(_split_seen).with_outputs(DUPLICATES, main=ARTICLES)
+            | "SplitSeen" >> beam.FlatMap(split_seen).with_outputs(DUPLICATES, main=ARTICLES)
         )
         # Y near X in this window while X itself is a copy of an earlier article E: Y must point at
         # E, which is in articles/, not at X, which is not.
