@@ -193,6 +193,24 @@ def check_row(row: dict[str, Any], schema: pa.Schema = ARTICLE_SCHEMA) -> list[s
     return problems
 
 
+_ROW_LAYOUTS: dict[int, tuple[pa.Schema, tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _row_layout(schema: pa.Schema) -> tuple[pa.Schema, tuple[str, ...], tuple[str, ...]]:
+    """``(schema, column names, list column names)``, worked out once per schema object."""
+    layout = _ROW_LAYOUTS.get(id(schema))
+    if layout is None or layout[0] is not schema:  # the schema is held, so its id is not reused
+        is_list = {field.name: pa.types.is_list(field.type) for field in schema}
+        layout = (schema, tuple(is_list), tuple(name for name, listed in is_list.items() if listed))
+        if len(_ROW_LAYOUTS) < 64:
+            _ROW_LAYOUTS[id(schema)] = layout
+    return layout
+
+
 def empty_row(schema: pa.Schema = ARTICLE_SCHEMA) -> dict[str, Any]:
-    """A row with every column of ``schema`` set to None (lists to [])."""
-    return {f.name: ([] if pa.types.is_list(f.type) else None) for f in schema}
+    """A row with every column of ``schema`` set to None (lists to a new [] each)."""
+    _, names, list_names = _row_layout(schema)
+    row = dict.fromkeys(names)
+    for name in list_names:
+        row[name] = []
+    return row

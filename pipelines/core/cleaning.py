@@ -29,7 +29,6 @@ a broken word, nor is a chain of hyphens (``mother-in-law``) or a part with digi
 
 from __future__ import annotations
 
-import collections
 import functools
 import re
 import unicodedata
@@ -48,12 +47,25 @@ _FTFY_CONFIG = ftfy.TextFixerConfig(
 )
 _CLEAN_PASSES = 4
 
-# A word, a hyphen (ASCII or U+2010) with optional spaces after it (a line break that was
-# joined into the paragraph), and a word; neither side part of a longer hyphen chain.
+# ftfy.fix_text fixes a text line by line ("\n" ends a segment), each line on its own, and with
+# this configuration a line of printable ASCII and tabs comes through every fix unchanged (no
+# mojibake, control characters, line separators, escapes, ligatures or surrogates to fix, and NFC
+# leaves it as it is). So only the other lines are handed to ftfy; a line longer than ftfy's
+# segment limit is split by ftfy itself at the same places as in the whole text.
+_FTFY_LINE_RE = re.compile(r"(?m)^[\t\x20-\x7e]*+[^\t\n\x20-\x7e][^\n]*+\n?")
+
+# A pair: a word, a hyphen (ASCII or U+2010) with optional spaces after it (a line break that
+# was joined into the paragraph), and a word; neither side part of a longer hyphen chain.
 _HYPHEN = r"\-\u2010"
 _PAIR_RE = re.compile(
     rf"(?<![\w{_HYPHEN}])([^\W\d_]+)[{_HYPHEN}]([^\S\n]*)([^\W\d_]+)(?![\w{_HYPHEN}])"
 )
+# _PAIR_RE is tried at every position of the text. :func:`_pairs` starts from the hyphens instead
+# (a fast scan for two characters): the hyphen, after a letter, and the right word; then the left
+# word, read backwards from the hyphen in the reversed text. A pair is fixed by its hyphen, so
+# the two find the same pairs (tests/core/test_fast_equivalence.py).
+_HYPHEN_RIGHT_RE = re.compile(rf"[{_HYPHEN}](?<=[^\W\d_][{_HYPHEN}])([^\S\n]*+)([^\W\d_]++)(?![\w{_HYPHEN}])")
+_LEFT_REVERSED_RE = re.compile(rf"[^\W\d_]++(?![\w{_HYPHEN}])")
 _WORD_RE = re.compile(r"[^\W\d_]+")
 JOINED_MIN_ZIPF = 3.0  # ~1 per million words: a word wordfreq knows well
 JOINED_MARGIN_ZIPF = 0.5  # the joined word must beat the compound reading by this (log10 units)
@@ -61,11 +73,20 @@ _NEEDS_TOKENIZER = {"zh", "ja", "ko"}
 _MAX_PASSES = 3  # a join can make a joined word appear "elsewhere" for another pair
 
 
+def _fix_line(match: re.Match) -> str:
+    return ftfy.fix_text(match.group(), _FTFY_CONFIG)
+
+
+def _fix_text(text: str) -> str:
+    """``ftfy.fix_text(text, _FTFY_CONFIG)``, with the printable-ASCII lines passed over."""
+    return _FTFY_LINE_RE.sub(_fix_line, text)
+
+
 def _clean_once(text: str) -> str:
     # Unassigned, private-use, surrogate and format characters go before ftfy, which must see the
     # characters that end up side by side; C0/C1 controls stay for it (C1 controls are mojibake).
     text = drop_categories(text, INVISIBLE)
-    text = ftfy.fix_text(text, _FTFY_CONFIG)
+    text = _fix_text(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = drop_categories(text, CONTROL, "\n\t")
     text = unicodedata.normalize("NFC", text)  # after the deletions, which can join a letter and its mark
@@ -103,11 +124,35 @@ def _has_wordlist(language: str) -> bool:
     return language in wordfreq.available_languages() and language not in _NEEDS_TOKENIZER
 
 
-def _is_broken(left: str, right: str, spaced: bool, counts: collections.Counter, language: str) -> bool:
+class _Words:
+    """The case-folded words of a text, for ``in``; built only when a join is asked about.
+
+    A word the text spells whole is a substring of the case-folded text (case folding maps each
+    character on its own), so most questions are answered by one substring search.
+    """
+
+    __slots__ = ("_text", "_folded", "_words")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._folded: str | None = None
+        self._words: set[str] | None = None
+
+    def __contains__(self, word: str) -> bool:
+        if self._folded is None:
+            self._folded = self._text.casefold()
+        if word not in self._folded:
+            return False
+        if self._words is None:
+            self._words = {found.casefold() for found in set(_WORD_RE.findall(self._text))}
+        return word in self._words
+
+
+def _is_broken(left: str, right: str, spaced: bool, words: _Words, language: str) -> bool:
     if right[0].isupper():
         return False  # intra-Afghan, US-Taliban, mid-March: a compound, never a split word
     joined = (left + right).casefold()
-    if counts[joined]:
+    if joined in words:
         return True  # the document spells the word whole elsewhere
     if not _has_wordlist(language):
         return False
@@ -120,24 +165,38 @@ def _is_broken(left: str, right: str, spaced: bool, counts: collections.Counter,
     return joined_zipf >= compound_zipf + JOINED_MARGIN_ZIPF
 
 
+def _pairs(text: str) -> list[tuple[int, int, str, str, str]]:
+    """``(start, end, *groups)`` of every match of ``_PAIR_RE.finditer(text)``, in order."""
+    pairs = []
+    reversed_text = None
+    for match in _HYPHEN_RIGHT_RE.finditer(text):
+        if reversed_text is None:
+            reversed_text = text[::-1]
+        hyphen = match.start()
+        left = _LEFT_REVERSED_RE.match(reversed_text, len(text) - hyphen)
+        if left:
+            start = hyphen - (left.end() - left.start())
+            pairs.append((start, match.end(), text[start:hyphen], match.group(1), match.group(2)))
+    return pairs
+
+
 def _repair_pass(text: str, language: str) -> tuple[str, int]:
-    pairs = list(_PAIR_RE.finditer(text))
+    pairs = _pairs(text)
     if not pairs:
         return text, 0
-    counts = collections.Counter(word.casefold() for word in _WORD_RE.findall(text))
+    words = _Words(text)
     decisions: dict[tuple[str, str, bool], bool] = {}
     pieces: list[str] = []
     repairs = 0
     last = 0
-    for match in pairs:
-        left, space, right = match.groups()
+    for start, end, left, space, right in pairs:
         key = (left, right, bool(space))
         if key not in decisions:
-            decisions[key] = _is_broken(left, right, bool(space), counts, language)
+            decisions[key] = _is_broken(left, right, bool(space), words, language)
         if decisions[key]:
-            pieces.append(text[last:match.start()])
+            pieces.append(text[last:start])
             pieces.append(left + right)
-            last = match.end()
+            last = end
             repairs += 1
     pieces.append(text[last:])
     return "".join(pieces), repairs

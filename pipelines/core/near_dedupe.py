@@ -1,8 +1,10 @@
 """Near-duplicate rules: shingles, MinHash signatures, LSH band keys and verification.
 
-MinHash comes from datasketch (``affine32`` scheme pinned, so band keys stored in the
-seen-index stay comparable across versions). LSH only proposes candidates; every
-candidate pair is verified on the exact shingle sets before anything merges.
+MinHash is datasketch's (``affine32`` scheme pinned, so band keys stored in the
+seen-index stay comparable across versions): datasketch draws the permutations, numpy
+applies them (the tests check the keys against datasketch's own MinHash). LSH only
+proposes candidates; every candidate pair is verified on the exact shingle sets before
+anything merges.
 
 Defaults (:class:`NearConfig`) and why, measured on the evaluation set in
 ``tests/fixtures/dedup_eval/`` (``benchmarks/eval_dedup.py``):
@@ -38,7 +40,7 @@ from typing import Any, Iterable, NamedTuple
 import numpy as np
 from datasketch import MinHash
 
-from pipelines.core.text import content_fingerprint
+from pipelines.core.text import fingerprint_words
 
 _NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
 _YEAR_RE = re.compile(r"(19|20)\d\d")
@@ -90,12 +92,16 @@ class Sketch(NamedTuple):
 def _shingles(words: list[str], k: int) -> frozenset:
     if len(words) < k:
         return frozenset()
-    return frozenset(zlib.crc32(" ".join(words[i:i + k]).encode("utf-8")) for i in range(len(words) - k + 1))
+    if k < 1:  # not a shingle size NearConfig allows; kept as it always was
+        return frozenset(zlib.crc32(" ".join(words[i:i + k]).encode("utf-8")) for i in range(len(words) - k + 1))
+    # zip of k staggered views: the k-word windows, all in C (str.encode is UTF-8)
+    windows = zip(*(words[i:] for i in range(k)))
+    return frozenset(map(zlib.crc32, map(str.encode, map(" ".join, windows))))
 
 
 def shingle_hashes(text: str, k: int) -> frozenset:
     """32-bit CRC hashes of the k-word shingles of the text's fingerprint (deterministic)."""
-    return _shingles(content_fingerprint(text).split(), k)
+    return _shingles(fingerprint_words(text), k)
 
 
 def numbers_in(text: str) -> frozenset:
@@ -110,7 +116,7 @@ def numbers_in(text: str) -> frozenset:
 
 def sketch(article_id: str, text: str, config: NearConfig) -> Sketch | None:
     """The article's sketch, or None when the text is too short to merge on."""
-    words = content_fingerprint(text).split()
+    words = fingerprint_words(text)
     if len(words) < config.min_words:
         return None
     k = config.shingle_words
@@ -118,18 +124,47 @@ def sketch(article_id: str, text: str, config: NearConfig) -> Sketch | None:
 
 
 @functools.lru_cache(maxsize=4)
-def _permutations(num_perm: int, seed: int):
-    """datasketch draws the permutations on every MinHash(); draw them once per process."""
-    return MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations ``(a, b)`` (uint32), drawn once per process."""
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
+
+
+# datasketch's affine32 MinHash, applied here without building a MinHash object per article:
+# each value is pre-mixed with the MurmurHash3 32-bit finalizer, then h -> a * h + b (mod 2**32)
+# per permutation, and the minimum kept. tests/core/test_fast_equivalence.py checks the keys
+# against datasketch's own MinHash.update_batch.
+_FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
+_EMPTY_HASH = np.uint32(0xFFFFFFFF)
+_CHUNK = 2048  # values per step: bounded temporaries for long texts
+
+
+def _minhash_values(values: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    a, b = _permutations(num_perm, seed)
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv = values ^ (values >> s1)
+    hv = hv * m1
+    hv = hv ^ (hv >> s2)
+    hv = hv * m2
+    hv = (hv ^ (hv >> s3))[:, None]
+    minimum = np.full(num_perm, _EMPTY_HASH, dtype=np.uint32)
+    for start in range(0, len(hv), _CHUNK):
+        np.minimum(minimum, (hv[start:start + _CHUNK] * a + b).min(axis=0), out=minimum)
+    return minimum
 
 
 def band_keys(shingles: Iterable[int], config: NearConfig) -> list[str]:
-    """One key per LSH band: ``"<band>:<hash of the band's minhash values>"``."""
-    minhash = MinHash(num_perm=config.num_perm, seed=config.seed, hashfunc=int, scheme="affine32",
-                      permutations=_permutations(config.num_perm, config.seed))
-    minhash.update_batch(sorted(shingles))
-    values = np.asarray(minhash.hashvalues, dtype=np.uint32).reshape(config.bands, config.rows)
-    return [f"{band}:{zlib.crc32(row.tobytes()):08x}" for band, row in enumerate(values)]
+    """One key per LSH band: ``"<band>:<hash of the band's minhash values>"``.
+
+    The minhash is datasketch's ``affine32`` MinHash (``hashfunc=int``) of the shingle hashes.
+    """
+    try:
+        values = np.array(list(map(int, shingles)), dtype=np.uint32)
+    except OverflowError as exc:
+        raise ValueError(f"shingle hash out of range for scheme 'affine32': {exc}") from exc
+    data = _minhash_values(values, config.num_perm, config.seed).tobytes()
+    width = 4 * config.rows
+    return [f"{band}:{zlib.crc32(data[band * width:(band + 1) * width]):08x}" for band in range(config.bands)]
 
 
 class Similarity(NamedTuple):

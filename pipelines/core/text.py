@@ -7,6 +7,7 @@ all the skeleton needs before full-text extraction arrives.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -19,8 +20,11 @@ _BLOCK_TAGS = {
     "figure", "figcaption",
 }
 _SKIP_TAGS = {"script", "style", "noscript", "template", "head"}
-_WORD_RE = re.compile(r"\w+(?:[’'\-]\w+)*", re.UNICODE)
-_SPACE_RE = re.compile(r"[^\S\n]+")
+# Possessive (``++``, ``*+``): nothing follows, so backtracking could never find another match;
+# it only cost time. On ASCII text the ASCII-only compile finds the same words (\w is [A-Za-z0-9_]
+# there either way) without Unicode lookups.
+_WORD_RE = re.compile(r"\w++(?:[’'\-]\w++)*+", re.UNICODE)
+_ASCII_WORD_RE = re.compile(_WORD_RE.pattern, re.ASCII)
 _BLANKS_RE = re.compile(r"\n\s*\n+")
 
 
@@ -61,21 +65,41 @@ def html_to_text(markup: str) -> str:
 KEPT_FORMAT = {"\u200c", "\u200d"} | {chr(c) for c in range(0xE0020, 0xE0080)}
 
 
-_NOT_PLAIN_ASCII_RE = re.compile(r"[^\x09\x0a\x0d\x20-\x7e]")
+_NOT_PLAIN_ASCII_RE = re.compile(r"[^\x09\x0a\x0d\x20-\x7e]+")
+_TABLE_LIMIT = 1 << 16  # code points remembered per table; past that, looked up every time
+
+
+class _CategoryTable(dict):
+    """A ``str.translate`` table: code point -> itself (kept) or None (dropped), filled on first sight."""
+
+    def __init__(self, categories: tuple[str, ...], keep: str) -> None:
+        super().__init__()
+        self.categories = frozenset(categories)
+        self.keep = keep
+
+    def __missing__(self, code: int) -> int | None:
+        ch = chr(code)
+        kept = ch in self.keep or ch in KEPT_FORMAT or unicodedata.category(ch) not in self.categories
+        value = code if kept else None
+        if len(self) < _TABLE_LIMIT:
+            self[code] = value
+        return value
+
+
+@functools.lru_cache(maxsize=64)
+def _category_table(categories: tuple[str, ...], keep: str) -> _CategoryTable:
+    return _CategoryTable(categories, keep)
 
 
 def drop_categories(text: str, categories: tuple[str, ...], keep: str = "") -> str:
     """``text`` without the characters of the Unicode ``categories`` (but ``keep`` and KEPT_FORMAT).
 
-    Only characters outside printable ASCII are looked up, so plain text costs one regex scan.
+    Only runs of characters outside printable ASCII are looked up (plain text costs one regex
+    scan), each run with one ``str.translate`` over a table that remembers every code point's
+    verdict.
     """
-    def replace(match: re.Match) -> str:
-        ch = match.group()
-        if ch in keep or ch in KEPT_FORMAT or unicodedata.category(ch) not in categories:
-            return ch
-        return ""
-
-    return _NOT_PLAIN_ASCII_RE.sub(replace, text)
+    table = _category_table(tuple(categories), keep)
+    return _NOT_PLAIN_ASCII_RE.sub(lambda match: match.group().translate(table), text)
 
 
 INVISIBLE = ("Cn", "Co", "Cs", "Cf")
@@ -85,8 +109,9 @@ ASCII_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def paragraphs(text: str) -> str:
     """Single spaces inside paragraphs (single newlines too), one blank line between them."""
-    paragraphs = (_SPACE_RE.sub(" ", p.replace("\n", " ")).strip() for p in _BLANKS_RE.split(text))
-    return "\n\n".join(p for p in paragraphs if p)
+    # str.split() and the regex \s agree on what white space is (Py_UNICODE_ISSPACE), so splitting a
+    # paragraph on it and joining with one space is "newlines to spaces, runs to one space, strip".
+    return "\n\n".join(filter(None, map(" ".join, map(str.split, _BLANKS_RE.split(text)))))
 
 
 def normalize_text(text: str) -> str:
@@ -108,9 +133,13 @@ def normalize_line(text: str) -> str:
     return normalize_text(text).replace("\n\n", " ")
 
 
+def _words(text: str) -> list[str]:
+    return (_ASCII_WORD_RE if isinstance(text, str) and text.isascii() else _WORD_RE).findall(text)
+
+
 def word_count(text: str) -> int:
     """Number of words: runs of letters/digits, with inner apostrophes and hyphens."""
-    return len(_WORD_RE.findall(text))
+    return len(_words(text))
 
 
 def content_fingerprint(text: str) -> str:
@@ -120,8 +149,17 @@ def content_fingerprint(text: str) -> str:
     whole word give the same fingerprint, and a compound ("follow-on") is one word
     the same way in every copy.
     """
-    words = _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())
-    return " ".join(word.replace("-", "") for word in words)
+    words = _words(unicodedata.normalize("NFKC", text).casefold())
+    return " ".join(words).replace("-", "")  # words hold no spaces: the same as per word
+
+
+def fingerprint_words(text: str) -> list[str]:
+    """The words of :func:`content_fingerprint` (its ``split()``, without building the string)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    words = _words(folded)
+    if "-" in folded and words:  # words hold no white space, and none is only hyphens
+        words = " ".join(words).replace("-", "").split(" ")
+    return words
 
 
 def content_hash(text: str) -> str:

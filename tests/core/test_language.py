@@ -1,5 +1,8 @@
 """core.language: offline language identification with py3langid."""
 
+import pickle
+
+import numpy as np
 import pytest
 
 from pipelines.core.language import (MIN_CONFIDENCE, MIN_LETTERS, SAMPLE_CHARS, detect_language, identifier,
@@ -59,3 +62,30 @@ def test_detected_codes_are_supported():
 
 def test_model_is_loaded_once():
     assert identifier() is identifier()
+
+
+def _same_model(a: tuple, b: tuple) -> bool:
+    return (len(a) == len(b) == 6 and all(np.array_equal(x, y) for x, y in zip(a[:2], b[:2]))
+            and a[2:] == b[2:])
+
+
+def test_model_cache_round_trip_and_a_corrupt_foreign_or_unwritable_cache_is_survived(tmp_path, monkeypatch):
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+    from py3langid.modelio import load_model
+
+    from pipelines.core import language
+
+    unpacked = load_model(MODEL_DIR / MODEL_FILE)
+    monkeypatch.setenv("NEWS_INGEST_CACHE", str(tmp_path / "cache"))
+    assert _same_model(language._model(), unpacked)  # unpacked, and the cache written
+    [cached] = (tmp_path / "cache").glob("langid-*.pickle")
+    assert _same_model(pickle.loads(cached.read_bytes()), unpacked)
+    assert _same_model(language._model(), unpacked)  # read back from the cache
+    for damage in (b"\x80\x05 not a pickle", cached.read_bytes()[:1000], pickle.dumps(("a", "b"))):
+        cached.write_bytes(damage)
+        assert _same_model(language._model(), unpacked)  # unusable: unpacked again and rewritten
+        assert _same_model(pickle.loads(cached.read_bytes()), unpacked)
+    assert [path.name for path in (tmp_path / "cache").iterdir()] == [cached.name]  # no temporary files left
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("NEWS_INGEST_CACHE", str(tmp_path / "file" / "cache"))
+    assert _same_model(language._model(), unpacked)  # the cache cannot be written: still the model
