@@ -10,6 +10,7 @@ are immutable; a new run adds files, never rewrites one.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Any, Iterable
 
@@ -20,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 
 import schemas
 from pipelines.core.dedupe import METHODS, Cluster, dedup_key
-from pipelines.core.near_dedupe import NearConfig, band_keys, sketch
+from pipelines.core.near_dedupe import NearConfig, Sketch, band_keys, sketch
 from pipelines.core.urls import canonical_url
 
 INDEX_DIR = "_index"
@@ -39,13 +40,48 @@ def exact_keys(cluster: Cluster) -> list[tuple[str, str]]:
     return sorted(keys)
 
 
+def band_shard(key: str, shards: int) -> int:
+    """The shard of a band key ``"<band>:<hash>"``: its band, modulo ``shards``. Band keys
+    travel grouped by shard: one element per article and shard instead of one per band."""
+    return int(key.split(":", 1)[0]) % shards
+
+
+_BAND_KEYS: dict[tuple, tuple[str, ...] | None] = {}
+BAND_KEY_CACHE_SIZE = 100_000  # ~40 short strings each: some 30 MB at most
+
+
+def text_band_keys(article_id: str, body: str, near: NearConfig, found: Sketch | None = None,
+                   ) -> tuple[str, ...] | None:
+    """The LSH band keys of an article's text (None when too short to sketch), remembered.
+
+    Deduplication needs an article's band keys up to three times (near pass, seen-index
+    lookup, index entries) and they cost most of a sketch: on one worker the later stages
+    find them here. Keyed by id, a digest of the text and the parameters, so a changed text
+    or configuration never reuses a stale entry; the cache is emptied when full. ``found``:
+    the text's sketch, when the caller already has it.
+    """
+    digest = hashlib.blake2b(body.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    key = (article_id, digest, near)
+    keys = _BAND_KEYS.get(key, _MISSING)
+    if keys is _MISSING:
+        found = found if found is not None else sketch(article_id, body, near)
+        keys = tuple(band_keys(found.shingles, near)) if found is not None else None
+        if len(_BAND_KEYS) >= BAND_KEY_CACHE_SIZE:
+            _BAND_KEYS.clear()
+        _BAND_KEYS[key] = keys
+    return keys
+
+
+_MISSING = object()
+
+
 def cluster_keys(cluster: Cluster, near: NearConfig | None) -> list[tuple[str, str]]:
     """Everything the index stores for a kept cluster: exact keys, then LSH band keys."""
     keys = exact_keys(cluster)
     if near is not None:
-        found = sketch(cluster[0]["article_id"], cluster[0]["body"], near)
+        found = text_band_keys(cluster[0]["article_id"], cluster[0]["body"], near)
         if found is not None:
-            keys += [("band", key) for key in band_keys(found.shingles, near)]
+            keys += [("band", key) for key in found]
     return keys
 
 
@@ -55,12 +91,16 @@ def best_match(matches: Iterable[tuple[str, str]]) -> tuple[str, str] | None:
     return ordered[0] if ordered else None
 
 
-def index_table(rows: list[dict[str, Any]], near: NearConfig | None) -> pa.Table:
-    """Index rows as a table; the near-dup parameters go into the metadata (band keys depend on them)."""
+def index_table(rows: list[dict[str, Any]] | dict[str, list], near: NearConfig | None) -> pa.Table:
+    """Index rows (a list of dicts, or columns as ``{name: values}``) as a table; the near-dup
+    parameters go into the metadata (band keys depend on them)."""
     metadata = dict(schemas.SEEN_SCHEMA.metadata)
     if near is not None:
         metadata[NEAR_METADATA_KEY] = near.fingerprint().encode()
-    return pa.Table.from_pylist(rows, schema=schemas.SEEN_SCHEMA.with_metadata(metadata))
+    schema = schemas.SEEN_SCHEMA.with_metadata(metadata)
+    if isinstance(rows, dict):
+        return pa.Table.from_pydict(rows, schema=schema)
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def read_index_file(handle, since: dt.datetime, near: NearConfig | None) -> tuple[list[dict[str, Any]], bool]:

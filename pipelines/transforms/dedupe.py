@@ -8,11 +8,13 @@ and ``duplicates`` (rows for ``duplicates/``, each with the kept row's id as
     dedup = rows | DeduplicateArticles()   # dedup.articles, dedup.duplicates
 
 Shape: one GroupByKey per exact method (rows without a key skip it). Near-duplicates:
-key each sketch by its LSH band keys, group, turn each bucket into candidate pairs,
-verify each pair on the exact shingle sets (two joins bring both sketches together),
-then cluster the verified pairs around leaders. Never all-pairs: work grows with the
-number of articles plus the candidates LSH proposes. The leader clustering runs on one
-worker over the verified pairs only (article ids and scores: small next to the texts).
+sketch each kept row once (shingles and LSH band keys), group the band keys by shard and
+turn each band bucket into candidate pairs, join the sketches of the candidates to their
+pairs and verify each pair on the exact shingle sets, then cluster the verified pairs
+around leaders; only the clusters a near match involves are shuffled to their leader.
+Never all-pairs: work grows with the number of articles plus the candidates LSH proposes.
+The leader clustering runs on one worker over the verified pairs only (article ids and
+scores: small next to the texts).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import apache_beam as beam
 from pipelines.core.dedupe import (
     METHODS, absorb, dedup_key, duplicate_rows, kept_row, merge_group, priority,
 )
-from pipelines.core.near_dedupe import NearConfig, band_keys, candidate_pairs, leader_clusters, sketch, verify
-from pipelines.core.seen_index import cluster_keys
+from pipelines.core.near_dedupe import NearConfig, candidate_pairs, leader_clusters, sketch, verify
+from pipelines.core.seen_index import band_shard, cluster_keys, text_band_keys
 from pipelines.transforms.seen_index import DropSeenClusters
 from pipelines.transforms.tags import ARTICLES, DUPLICATES
 
@@ -68,7 +70,7 @@ class MergeBy(beam.PTransform):
 
 
 class SketchFn(beam.DoFn):
-    """Cluster -> (article_id, (Sketch, priority)) for kept rows long enough to compare."""
+    """Cluster -> (article_id, (Sketch, priority, band keys)) for kept rows long enough to compare."""
 
     def __init__(self, config: NearConfig) -> None:
         self.config = config
@@ -77,42 +79,88 @@ class SketchFn(beam.DoFn):
         row = cluster[0]
         found = sketch(row["article_id"], row["body"], self.config)
         if found is not None:
-            yield row["article_id"], (found, priority(row))
+            keys = text_band_keys(row["article_id"], row["body"], self.config, found)
+            yield row["article_id"], (found, priority(row), keys)
 
 
-def _pair_with_left(element):
+def _shard_bands(item, shards: int):
+    """(id, (sketch, priority, keys)) -> (shard, (id, keys of the shard)): one element per shard, not per band."""
+    article_id, (_, _, keys) = item
+    by_shard: dict[int, list[str]] = {}
+    for key in keys:
+        by_shard.setdefault(band_shard(key, shards), []).append(key)
+    for shard, shard_keys in by_shard.items():
+        yield shard, (article_id, shard_keys)
+
+
+def _shard_pairs(element, config: NearConfig):
+    """One shard's (id, keys) -> the candidate pairs of its band buckets, each pair once per shard."""
+    _, members = element
+    buckets: dict[str, list[str]] = {}
+    for article_id, keys in members:
+        for key in keys:
+            buckets.setdefault(key, []).append(article_id)
+    pairs = set()
+    for ids in buckets.values():
+        pairs.update(candidate_pairs(ids, config))
+    return sorted(pairs)
+
+
+def _keep_candidates(item, candidates):
+    return item[0] in candidates
+
+
+def _pair_ends(pair):
+    left, right = pair
+    return [(left, pair), (right, pair)]
+
+
+def _sketch_per_pair(element):
     _, joined = element
-    for sketched in joined["sketch"]:
-        for right in joined["pair"]:
-            yield right, sketched
+    for found in joined["sketch"]:
+        for pair in joined["pair"]:
+            yield pair, found
 
 
 def _verify_pair(element, config: NearConfig):
-    _, joined = element
-    for right_sketch, right_priority in joined["sketch"]:
-        for left_sketch, left_priority in joined["pair"]:
-            score = verify(left_sketch, right_sketch, config)
-            if score is not None:
-                yield (left_sketch.article_id, right_sketch.article_id, score,
-                       {left_sketch.article_id: left_priority, right_sketch.article_id: right_priority})
+    _, found = element
+    found = list(found)
+    if len(found) != 2:
+        return
+    (left_sketch, left_priority, _), (right_sketch, right_priority, _) = sorted(found, key=lambda s: s[0].article_id)
+    score = verify(left_sketch, right_sketch, config)
+    if score is not None:
+        yield (left_sketch.article_id, right_sketch.article_id, score,
+               {left_sketch.article_id: left_priority, right_sketch.article_id: right_priority})
 
 
 def _assign(edges):
+    """All verified edges -> ``({member: (leader, score)}, leaders)``: one small element."""
     priorities: dict = {}
     for *_, known in edges:
         priorities.update(known)
-    return sorted(leader_clusters([edge[:3] for edge in edges], priorities).items())
+    members = leader_clusters([edge[:3] for edge in edges], priorities)
+    return members, frozenset(leader for leader, _ in members.values())
 
 
-def _route(element):
-    article_id, joined = element
-    for cluster in joined["cluster"]:
-        assignment = joined["assign"]
-        if assignment:
-            leader, score = assignment[0]
-            yield leader, ("member", cluster, score)
+_ROUTED = "routed"
+
+
+class RouteToLeaderFn(beam.DoFn):
+    """Cluster -> itself when no near match involves it (most do not: no shuffle for them), else
+    ``(leader, (role, cluster, score))`` on the ``routed`` output for GroupByLeader."""
+
+    def process(self, cluster, assignments):
+        members, leaders = assignments
+        article_id = cluster[0]["article_id"]
+        assigned = members.get(article_id)
+        if assigned is not None:
+            leader, score = assigned
+            yield beam.pvalue.TaggedOutput(_ROUTED, (leader, ("member", cluster, score)))
+        elif article_id in leaders:
+            yield beam.pvalue.TaggedOutput(_ROUTED, (article_id, ("self", cluster, None)))
         else:
-            yield article_id, ("self", cluster, None)
+            yield cluster
 
 
 def _absorb_members(_, entries):
@@ -124,43 +172,51 @@ def _absorb_members(_, entries):
 
 
 class MergeNearDuplicates(beam.PTransform):
-    """Clusters -> clusters, near-duplicate clusters merged under their leader (method "near")."""
+    """Clusters -> clusters, near-duplicate clusters merged under their leader (method "near").
 
-    def __init__(self, config: NearConfig) -> None:
+    Shuffles stay small: band keys travel grouped by shard (one element per article and shard,
+    not one per band: 40 bands made 400,000 elements of 10,000 articles), only the sketches of
+    articles in a candidate pair are joined, and only the clusters a near match involves are
+    grouped under their leader; the rest pass through without a shuffle. The candidate ids
+    and the assignments are side inputs: they grow with the near-duplicates, not the corpus.
+    """
+
+    def __init__(self, config: NearConfig, band_shards: int = 8) -> None:
         super().__init__()
-        self.config = config
+        if band_shards < 1:
+            raise ValueError("band_shards must be at least 1")
+        self.config, self.band_shards = config, band_shards
 
     def expand(self, clusters):
-        config = self.config
-        by_id = clusters | "KeyById" >> beam.Map(lambda cluster: (cluster[0]["article_id"], cluster))
+        config, shards = self.config, self.band_shards
         sketches = clusters | "Sketch" >> beam.ParDo(SketchFn(config))
         pairs = (
             sketches
-            | "BandKeys" >> beam.FlatMap(
-                lambda item: [(key, item[0]) for key in band_keys(item[1][0].shingles, config)])
-            | "GroupBands" >> beam.GroupByKey()
-            | "CandidatePairs" >> beam.FlatMapTuple(lambda _, ids: candidate_pairs(ids, config))
+            | "ShardBands" >> beam.FlatMap(_shard_bands, shards)
+            | "GroupBandShards" >> beam.GroupByKey()
+            | "CandidatePairs" >> beam.FlatMap(_shard_pairs, config)
             | "DistinctPairs" >> beam.Distinct()
         )
-        with_left = (
-            {"pair": pairs, "sketch": sketches}
-            | "JoinLeft" >> beam.CoGroupByKey()
-            | "PairWithLeft" >> beam.FlatMap(_pair_with_left)
-        )
+        candidate_ids = pairs | "PairEnds" >> beam.FlatMap(lambda pair: pair) | "DistinctIds" >> beam.Distinct()
+        candidate_sketches = sketches | "CandidateSketches" >> beam.Filter(
+            _keep_candidates, beam.pvalue.AsDict(candidate_ids | "AsKeys" >> beam.Map(lambda i: (i, None))))
         assignments = (
-            {"pair": with_left, "sketch": sketches}
-            | "JoinRight" >> beam.CoGroupByKey()
+            {"pair": pairs | "KeyByEnds" >> beam.FlatMap(_pair_ends), "sketch": candidate_sketches}
+            | "JoinSketches" >> beam.CoGroupByKey()
+            | "SketchPerPair" >> beam.FlatMap(_sketch_per_pair)
+            | "GroupPairs" >> beam.GroupByKey()
             | "Verify" >> beam.FlatMap(_verify_pair, config)
             | "CollectEdges" >> beam.combiners.ToList()
-            | "LeaderClusters" >> beam.FlatMap(_assign)
+            | "LeaderClusters" >> beam.Map(_assign)
         )
-        return (
-            {"cluster": by_id, "assign": assignments}
-            | "JoinAssignments" >> beam.CoGroupByKey()
-            | "RouteToLeader" >> beam.FlatMap(_route)
+        routed = clusters | "RouteToLeader" >> beam.ParDo(
+            RouteToLeaderFn(), beam.pvalue.AsSingleton(assignments)).with_outputs(_ROUTED, main="alone")
+        merged = (
+            routed[_ROUTED]
             | "GroupByLeader" >> beam.GroupByKey()
             | "Absorb" >> beam.MapTuple(_absorb_members)
         )
+        return (routed.alone, merged) | "Rejoin" >> beam.Flatten()
 
 
 class DedupOutputs(NamedTuple):

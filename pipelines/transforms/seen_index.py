@@ -29,11 +29,11 @@ from apache_beam.metrics import Metrics
 from pipelines import storage
 from pipelines.core.batches import parquet_bytes
 from pipelines.core.dedupe import duplicate_rows
-from pipelines.core.near_dedupe import NearConfig, band_keys, sketch, verify
+from pipelines.core.near_dedupe import NearConfig, sketch, verify
 from pipelines.core.records import one_line, stable_hash
 from pipelines.core.seen_index import (
     CORRUPT_DIR, INDEX_DIR, best_match, exact_keys, index_table, read_index_file, rebuild_index_rows,
-    run_of_index_file,
+    band_shard, run_of_index_file, text_band_keys,
 )
 from pipelines.transforms.tags import ARTICLES, DUPLICATES
 
@@ -168,10 +168,47 @@ def split_seen(element):
             yield beam.pvalue.TaggedOutput(DUPLICATES, row)
 
 
+def _new_band_shards(cluster, near: NearConfig, shards: int):
+    """A cluster's band keys as ``(shard, ("new", id, keys of the shard))``: one element per shard."""
+    cid = _cluster_id(cluster)
+    by_shard: dict[int, list[str]] = {}
+    for key in text_band_keys(cid, cluster[0]["body"], near) or ():
+        by_shard.setdefault(band_shard(key, shards), []).append(key)
+    for shard, keys in by_shard.items():
+        yield shard, ("new", cid, keys)
+
+
+def _shard_candidates(element):
+    """One shard's new and index band keys -> ``(path, (cluster_id, old_id))`` per shared key."""
+    _, entries = element
+    old: dict[str, list[tuple[str, str]]] = {}
+    new = []
+    for entry in entries:
+        if entry[0] == "old":
+            old.setdefault(entry[1], []).append((entry[2], entry[3]))
+        else:
+            new.append(entry)
+    for _, cid, keys in new:
+        for key in keys:
+            for old_id, path in old.get(key, ()):
+                yield path, (cid, old_id)
+
+
+def _candidate_sketch(cluster, near: NearConfig, wanted):
+    cid = _cluster_id(cluster)
+    if cid in wanted:
+        found = sketch(cid, cluster[0]["body"], near)
+        if found is not None:
+            yield cid, found
+
+
 class DropSeenClusters(beam.PTransform):
-    def __init__(self, index, output: str, near: NearConfig | None) -> None:
+    """Band keys travel grouped by shard (one element per cluster and shard, not one per band),
+    and only clusters with a band candidate are sketched for verification."""
+
+    def __init__(self, index, output: str, near: NearConfig | None, band_shards: int = 8) -> None:
         super().__init__()
-        self.index, self.output, self.near = index, output, near
+        self.index, self.output, self.near, self.band_shards = index, output, near, band_shards
 
     def expand(self, clusters):
         near = self.near
@@ -190,24 +227,33 @@ class DropSeenClusters(beam.PTransform):
                                                        for cid in e[1]["new"] for kind, old_id in e[1]["old"]])
         ]
         if near is not None:
-            new_sketches = clusters | "Sketch" >> beam.FlatMap(
-                lambda c: [(_cluster_id(c), s)] if (s := sketch(_cluster_id(c), c[0]["body"], near)) else [])
-            new_bands = new_sketches | "NewBands" >> beam.FlatMap(
-                lambda item: [(f"band\x1f{key}", item[0]) for key in band_keys(item[1].shingles, near)])
+            shards = self.band_shards
+            new_bands = clusters | "NewBands" >> beam.FlatMap(_new_band_shards, near, shards)
             old_bands = (
                 self.index
                 | "BandEntries" >> beam.Filter(lambda row: row["kind"] == "band")
-                | "KeyBands" >> beam.Map(lambda row: (f"band\x1f{row['key']}", (row["article_id"], row["path"])))
+                | "KeyBands" >> beam.Map(
+                    lambda row: (band_shard(row["key"], shards), ("old", row["key"], row["article_id"], row["path"])))
+            )
+            candidates = (
+                (new_bands, old_bands)
+                | "MergeBands" >> beam.Flatten()
+                | "GroupBandShards" >> beam.GroupByKey()
+                | "Candidates" >> beam.FlatMap(_shard_candidates)
+                | "DistinctCandidates" >> beam.Distinct()
             )
             earlier = (
-                {"new": new_bands, "old": old_bands}
-                | "JoinBands" >> beam.CoGroupByKey()
-                | "Candidates" >> beam.FlatMap(lambda e: [(path, (cid, old_id)) for cid in e[1]["new"]
-                                                          for old_id, path in e[1]["old"]])
-                | "DistinctCandidates" >> beam.Distinct()
+                candidates
                 | "GroupByFile" >> beam.GroupByKey()
                 | "ReadEarlierBodies" >> beam.ParDo(ReadEarlierBodiesFn(self.output, near))
             )
+            wanted = (
+                candidates
+                | "CandidateIds" >> beam.Map(lambda candidate: candidate[1][0])
+                | "DistinctIds" >> beam.Distinct()
+                | "AsKeys" >> beam.Map(lambda cid: (cid, None))
+            )
+            new_sketches = clusters | "Sketch" >> beam.FlatMap(_candidate_sketch, near, beam.pvalue.AsDict(wanted))
             matches.append(
                 {"new": new_sketches, "old": earlier}
                 | "JoinEarlier" >> beam.CoGroupByKey()
@@ -225,24 +271,27 @@ class WriteIndexPartFn(beam.DoFn):
         self.output, self.run_id, self.seen_at, self.near = output, run_id, seen_at, near
 
     def process(self, element):
-        _, rows = element
-        rows = sorted(rows, key=lambda r: (r["kind"], r["key"], r["article_id"]))
-        for start in range(0, len(rows), INDEX_FILE_ROWS):
-            chunk = rows[start:start + INDEX_FILE_ROWS]
-            name = f"part-{self.run_id}-{stable_hash(*(r['kind'] + r['key'] for r in chunk), length=16)}.parquet"
+        _, articles = element
+        entries = sorted((kind, key, article_id, path) for article_id, path, keys in articles for kind, key in keys)
+        for start in range(0, len(entries), INDEX_FILE_ROWS):
+            chunk = entries[start:start + INDEX_FILE_ROWS]
+            name = f"part-{self.run_id}-{stable_hash(*(kind + key for kind, key, _, _ in chunk), length=16)}.parquet"
             staged = storage.join(self.output, storage.STAGING_DIR, self.run_id, "index-" + name)
+            kinds, keys, ids, paths = (list(column) for column in zip(*chunk))
+            table = index_table({"kind": kinds, "key": keys, "article_id": ids, "path": paths,
+                                 "seen_at": [self.seen_at] * len(chunk), "run_id": [self.run_id] * len(chunk)},
+                                self.near)
             with FileSystems.create(staged) as handle:
-                handle.write(parquet_bytes(index_table(chunk, self.near)))
+                handle.write(parquet_bytes(table))
             yield "index", staged, f"{INDEX_DIR}/{name}", len(chunk)
 
 
-def _index_rows(element, run_id: str, seen_at: dt.datetime):
+def _article_entries(element):
+    """(article_id, {"keys", "path"}) -> (article_id, path, keys): one element per article, not per key."""
     article_id, joined = element
     for path in joined["path"]:
         for keys in joined["keys"]:
-            for kind, key in keys:
-                yield {"kind": kind, "key": key, "article_id": article_id, "path": path,
-                       "seen_at": seen_at, "run_id": run_id}
+            yield article_id, path, keys
 
 
 class StageIndexEntries(beam.PTransform):
@@ -259,8 +308,8 @@ class StageIndexEntries(beam.PTransform):
         return (
             {"keys": keys, "path": paths}
             | "JoinKeysToFiles" >> beam.CoGroupByKey()
-            | "IndexRows" >> beam.FlatMap(_index_rows, self.run_id, self.seen_at)
-            | "KeyByShard" >> beam.Map(lambda row: (int(row["article_id"][:8], 16) % shards, row))
+            | "ArticleEntries" >> beam.FlatMap(_article_entries)
+            | "KeyByShard" >> beam.Map(lambda entry: (int(entry[0][:8], 16) % shards, entry))
             | "GroupShard" >> beam.GroupByKey()
             | "WriteIndexPart" >> beam.ParDo(WriteIndexPartFn(self.output, self.run_id, self.seen_at, self.near))
         )
