@@ -35,6 +35,7 @@ from pipelines.core.manifest import STATUS_FAILED
 from pipelines.core.records import one_line
 from pipelines.core.urls import redact_url
 from pipelines.lock import OutputLock
+from pipelines.runners import batch_runner_args
 from pipelines.transforms import (
     BatchRows, CheckRows, DeduplicateArticles, EnrichArticles, NormalizeArticles, ReadDocuments,
     ReadFeeds, SaveFeedState, ValidateBatches, WriteManifest, WriteParquetBatches,
@@ -241,7 +242,7 @@ def _committed_manifest(path: str, config: RunConfig) -> dict | None:
 
 
 def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
-    options = PipelineOptions(list(config.beam_args))
+    options = PipelineOptions(batch_runner_args(config.beam_args))  # LocalRunner unless --runner is given
     path = manifest_path(config.output, config.run_id)
     recovered: list[str] = []
     journaled = False  # the run failed on a full disk after writing its commit journal
