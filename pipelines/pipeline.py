@@ -23,7 +23,7 @@ import re
 import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 import pipelines
 import schemas
@@ -35,7 +35,8 @@ from pipelines.core.manifest import STATUS_FAILED
 from pipelines.core.records import one_line
 from pipelines.core.urls import redact_url
 from pipelines.lock import OutputLock
-from pipelines.runners import batch_runner_args
+from pipelines.core import validation
+from pipelines.runners import batch_runner_args, runner_of
 from pipelines.transforms import (
     BatchRows, CheckRows, DeduplicateArticles, EnrichArticles, NormalizeArticles, ReadDocuments,
     ReadFeeds, SaveFeedState, ValidateBatches, WriteManifest, WriteParquetBatches,
@@ -227,6 +228,17 @@ def output_full(exc: BaseException) -> str | None:
     return None
 
 
+def start_validation_service(config: RunConfig) -> None:
+    """Start the GX child process for the run's three suites (not when a suite cannot be read:
+    building the pipeline then fails with that error, as without the service)."""
+    try:
+        suites = {table: validation.load_suite_json(config.expectations_dir, table)
+                  for table in ("articles", "duplicates", "rejects")}
+    except validation.SuiteError:
+        return
+    validation.start_service(suites)
+
+
 def _stage_of(exc: BaseException) -> str:
     match = _STAGE_RE.search(str(exc))
     return f" while running {match.group(1)}" if match else ""
@@ -243,6 +255,8 @@ def _committed_manifest(path: str, config: RunConfig) -> dict | None:
 
 def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
     options = PipelineOptions(batch_runner_args(config.beam_args))  # LocalRunner unless --runner is given
+    in_process = (runner_of(config.beam_args) is None
+                  and options.view_as(DirectOptions).direct_running_mode in ("in_memory", "multi_threading"))
     path = manifest_path(config.output, config.run_id)
     recovered: list[str] = []
     journaled = False  # the run failed on a full disk after writing its commit journal
@@ -251,6 +265,8 @@ def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
         return storage.join(config.output, storage.STAGING_DIR, config.run_id, *name)
 
     try:
+        if in_process:  # GX imports in a child while this process reads (see validation.ValidationService)
+            start_validation_service(config)
         recovered = journal.recover(config.output)
         compaction_failures: list[str] = []  # logged; the run goes on (readers see a consistent output)
         recovered += [f"compaction:{c}" for c in recover_pending_compactions(config.output, compaction_failures)]
@@ -296,6 +312,7 @@ def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
             raise OutputFull(error) from exc
         raise
     finally:
+        validation.stop_service()
         try:  # never what a pending journal still needs: the next run's recover completes it
             if not journaled:  # (a journaled commit's staging is kept; the failure line says so)
                 journal.remove_staging(config.output, config.run_id)

@@ -23,7 +23,7 @@ import schemas
 from pipelines.core import records as r
 from pipelines.core.batches import make_batches, partition_of, shard_of
 from pipelines.core.normalize import FUTURE_TOLERANCE
-from pipelines.core.validation import BatchValidator, load_suite_json
+from pipelines.core.validation import load_suite_json, validator_for
 from pipelines.transforms.tags import QUARANTINED, REJECTS, ROWS, VALID
 
 STAGE = "validate"
@@ -85,7 +85,7 @@ class ValidateBatchFn(beam.DoFn):
         self.suite_json = suite_json
 
     def setup(self) -> None:
-        self.validator = BatchValidator(None, self.table, suite_json=self.suite_json)
+        self.validator = validator_for(self.table, self.suite_json)  # the run's GX process, if it has one
 
     def process(self, batch):
         now = dt.datetime.now(dt.timezone.utc)

@@ -1,0 +1,95 @@
+"""The GX child process of a batch run: same outcomes as in-process GX, used by real runs, never leaked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+
+import pyarrow as pa
+import pytest
+
+import schemas
+from conftest import SEEDS, article_row
+from expectations import SUITES_DIR
+from pipelines import cli
+from pipelines.core import validation
+from pipelines.core.validation import BatchValidator, SuiteError, ValidationService, load_suite_json
+
+SUITES = {table: load_suite_json(SUITES_DIR, table) for table in ("articles", "duplicates", "rejects")}
+
+
+def parameters():
+    now = dt.datetime.now(dt.timezone.utc)
+    return {"now": now, "max_published_at": now + dt.timedelta(days=1)}
+
+
+def batches():
+    good = [article_row(guid="a"), article_row(guid="b")]
+    return [good, good + [dict(good[0])], [dict(good[0], url="ftp://example.com/x", word_count=-1)]]
+
+
+@pytest.fixture(scope="module")
+def service():
+    started = ValidationService(SUITES)
+    yield started
+    started.close()
+
+
+def test_the_service_gives_the_in_process_outcomes(service):
+    local = BatchValidator(None, "articles", suite_json=SUITES["articles"])
+    for rows in batches():
+        table = pa.Table.from_pylist(rows, schema=schemas.ARTICLE_SCHEMA)
+        params = parameters()
+        remote, here = service.validate("articles", table, params), local.validate(table, params)
+        assert (remote.success, remote.failed_expectations) == (here.success, here.failed_expectations)
+        assert remote.result["statistics"] == here.result["statistics"]
+    assert [service.validate("articles", pa.Table.from_pylist(rows, schema=schemas.ARTICLE_SCHEMA),
+                             parameters()).success for rows in batches()] == [True, False, False]
+
+
+def test_a_suite_gx_refuses_is_the_same_clear_error(tmp_path):
+    broken = {**SUITES, "articles": {"name": "articles", "expectations": [{"type": "expect_nonsense"}]}}
+    service = ValidationService(broken)
+    try:
+        with pytest.raises(SuiteError, match="invalid expectation suite"):
+            service.validate("articles", pa.Table.from_pylist([article_row()], schema=schemas.ARTICLE_SCHEMA))
+    finally:
+        service.close()
+
+
+def test_a_dead_service_falls_back_to_in_process_validation(caplog):
+    service = validation.start_service(SUITES)
+    try:
+        validator = validation.validator_for("articles", SUITES["articles"])
+        table = pa.Table.from_pylist(batches()[1], schema=schemas.ARTICLE_SCHEMA)
+        assert not validator.validate(table, parameters()).success  # through the child
+        os.kill(service._process.pid, signal.SIGKILL)
+        service._process.join(5)
+        outcome = validator.validate(table, parameters())  # the child is gone: validated here, same answer
+        assert not outcome.success and "expect_column_values_to_be_unique(article_id)" in outcome.failed_expectations
+        assert "validating in this process" in caplog.text
+    finally:
+        validation.stop_service()
+    assert validation._SERVICE is None
+
+
+def test_a_batch_run_validates_through_the_service_and_stops_it(tmp_path, monkeypatch):
+    seen = []
+    original = ValidationService.validate
+
+    def counting(self, table_name, *args, **kwargs):
+        seen.append((table_name, self._process.pid))
+        return original(self, table_name, *args, **kwargs)
+    monkeypatch.setattr(ValidationService, "validate", counting)
+    code = cli.main(["run", "-q", "--seeds", str(SEEDS), "--output", str(tmp_path / "out"), "--enrich", "core"])
+    assert code == cli.EXIT_OK
+    [manifest] = (tmp_path / "out" / "_runs").glob("*.json")
+    files = json.loads(manifest.read_text())["files"]
+    assert {t for t, _ in seen} == {f["table"] for f in files if f["rows"]} and len(seen) >= 2
+    assert {pid for _, pid in seen} != {os.getpid()} and len({pid for _, pid in seen}) == 1
+    assert validation._SERVICE is None  # stopped with the run
+    [pid] = {pid for _, pid in seen}
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the child exited
