@@ -265,13 +265,13 @@ def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
         return storage.join(config.output, storage.STAGING_DIR, config.run_id, *name)
 
     try:
-        if in_process:  # GX imports in a child while this process reads (see validation.ValidationService)
-            start_validation_service(config)
         recovered = journal.recover(config.output)
         compaction_failures: list[str] = []  # logged; the run goes on (readers see a consistent output)
         recovered += [f"compaction:{c}" for c in recover_pending_compactions(config.output, compaction_failures)]
         recovered += compaction_failures
         journal.check_run_id_unused(config.output, config.run_id)  # before anything of this run is written
+        if in_process:  # GX imports in a child while this process reads (see validation.ValidationService)
+            start_validation_service(config)
         p = beam.Pipeline(options=options)
         build_pipeline(p, config, feeds)
         result = p.run()

@@ -153,9 +153,13 @@ def _ipc_bytes(table: pa.Table) -> bytes:
 
 def _serve(connection, suites: dict[str, dict[str, Any]]) -> None:
     """The child: build the validators (importing GX), say so, then validate until told to stop."""
+    import logging
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it closes us
+    handler = logging.StreamHandler()  # GX logs at INFO on its own loggers: only warnings reach the terminal
+    handler.setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     try:
         validators = {table: BatchValidator(None, table, suite_json=suite) for table, suite in suites.items()}
     except Exception as exc:  # noqa: BLE001 - reported to the run, which raises it
