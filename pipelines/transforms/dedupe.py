@@ -19,6 +19,7 @@ scores: small next to the texts).
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, NamedTuple, Sequence, Tuple
 
 import apache_beam as beam
@@ -26,7 +27,9 @@ import apache_beam as beam
 from pipelines.core.dedupe import (
     METHODS, absorb, dedup_key, duplicate_rows, kept_row, merge_group, priority,
 )
-from pipelines.core.near_dedupe import NearConfig, candidate_pairs, leader_clusters, sketch, verify
+from pipelines.core.near_dedupe import (
+    NearConfig, Sketch, candidate_pairs, leader_clusters, pack_sketch, sketch, unpack_sketch, verify,
+)
 from pipelines.core.seen_index import band_shard, cluster_keys, text_band_keys
 from pipelines.transforms.seen_index import DropSeenClusters
 from pipelines.transforms.tags import ARTICLES, DUPLICATES
@@ -106,32 +109,55 @@ def _shard_pairs(element, config: NearConfig):
     return sorted(pairs)
 
 
-def _keep_candidates(item, candidates):
-    return item[0] in candidates
+def _part(article_id: str, parts: int) -> int:
+    return zlib.crc32(article_id.encode("utf-8")) % parts
 
 
-def _pair_ends(pair):
+def _cell(left: int, right: int) -> tuple[int, int]:
+    return (left, right) if left <= right else (right, left)
+
+
+def _partner_parts(pair, parts: int):
+    """(a, b) -> each end with the partition of its partner: where its sketch must go."""
     left, right = pair
-    return [(left, pair), (right, pair)]
+    return [(left, _part(right, parts)), (right, _part(left, parts))]
 
 
-def _sketch_per_pair(element):
-    _, joined = element
-    for found in joined["sketch"]:
-        for pair in joined["pair"]:
-            yield pair, found
+def _route_sketch(element, parts: int):
+    """(id, {"sketch", "need"}) -> the packed sketch to each cell holding one of its pairs."""
+    article_id, joined = element
+    needs = sorted(set(joined["need"]))
+    for packed in joined["sketch"]:
+        own = _part(article_id, parts)
+        for partner in needs:
+            yield _cell(own, partner), ("sketch", article_id, packed)
 
 
-def _verify_pair(element, config: NearConfig):
-    _, found = element
-    found = list(found)
-    if len(found) != 2:
-        return
-    (left_sketch, left_priority, _), (right_sketch, right_priority, _) = sorted(found, key=lambda s: s[0].article_id)
-    score = verify(left_sketch, right_sketch, config)
-    if score is not None:
-        yield (left_sketch.article_id, right_sketch.article_id, score,
-               {left_sketch.article_id: left_priority, right_sketch.article_id: right_priority})
+def _route_pair(pair, parts: int):
+    return _cell(_part(pair[0], parts), _part(pair[1], parts)), ("pair", pair[0], pair[1])
+
+
+def _verify_cell(element, config: NearConfig):
+    """One cell's sketches and pairs -> verified edges; each sketch unpacked once per cell."""
+    _, entries = element
+    packed, pairs = {}, []
+    for kind, *rest in entries:
+        if kind == "sketch":
+            article_id, (found, rank) = rest
+            packed[article_id] = (found, rank)
+        else:
+            pairs.append(tuple(rest))
+    unpacked: dict[str, Sketch] = {}
+
+    def get(article_id: str) -> Sketch:
+        if article_id not in unpacked:
+            unpacked[article_id] = unpack_sketch(packed[article_id][0])
+        return unpacked[article_id]
+
+    for left, right in sorted(pairs):
+        score = verify(get(left), get(right), config)
+        if score is not None:
+            yield left, right, score, {left: packed[left][1], right: packed[right][1]}
 
 
 def _assign(edges):
@@ -175,20 +201,24 @@ class MergeNearDuplicates(beam.PTransform):
     """Clusters -> clusters, near-duplicate clusters merged under their leader (method "near").
 
     Shuffles stay small: band keys travel grouped by shard (one element per article and shard,
-    not one per band: 40 bands made 400,000 elements of 10,000 articles), only the sketches of
-    articles in a candidate pair are joined, and only the clusters a near match involves are
-    grouped under their leader; the rest pass through without a shuffle. The candidate ids
-    and the assignments are side inputs: they grow with the near-duplicates, not the corpus.
+    not one per band: 40 bands made 400,000 elements of 10,000 articles). Pairs are verified
+    in cells: ids fall into ``verify_parts`` partitions, the pair (a, b) is checked in the cell
+    of a's and b's partitions, and each sketch travels packed (2 KB, not a 35 KB frozenset)
+    once to each cell it has a pair in, never once per pair (grouping holds its input decoded
+    in memory: a copy per pair took 7 GB at 40,000 articles and 23 GB, killed, at 100,000).
+    Only the clusters a near match involves are grouped under their leader; the rest pass
+    through without a shuffle (the assignments are a side input: they grow with the
+    near-duplicates, not the corpus).
     """
 
-    def __init__(self, config: NearConfig, band_shards: int = 8) -> None:
+    def __init__(self, config: NearConfig, band_shards: int = 8, verify_parts: int = 4) -> None:
         super().__init__()
-        if band_shards < 1:
-            raise ValueError("band_shards must be at least 1")
-        self.config, self.band_shards = config, band_shards
+        if band_shards < 1 or verify_parts < 1:
+            raise ValueError("band_shards and verify_parts must be at least 1")
+        self.config, self.band_shards, self.verify_parts = config, band_shards, verify_parts
 
     def expand(self, clusters):
-        config, shards = self.config, self.band_shards
+        config, shards, parts = self.config, self.band_shards, self.verify_parts
         sketches = clusters | "Sketch" >> beam.ParDo(SketchFn(config))
         pairs = (
             sketches
@@ -197,15 +227,18 @@ class MergeNearDuplicates(beam.PTransform):
             | "CandidatePairs" >> beam.FlatMap(_shard_pairs, config)
             | "DistinctPairs" >> beam.Distinct()
         )
-        candidate_ids = pairs | "PairEnds" >> beam.FlatMap(lambda pair: pair) | "DistinctIds" >> beam.Distinct()
-        candidate_sketches = sketches | "CandidateSketches" >> beam.Filter(
-            _keep_candidates, beam.pvalue.AsDict(candidate_ids | "AsKeys" >> beam.Map(lambda i: (i, None))))
+        packed = sketches | "Pack" >> beam.Map(lambda item: (item[0], (pack_sketch(item[1][0]), item[1][1])))
+        needs = pairs | "PartnerParts" >> beam.FlatMap(_partner_parts, parts) | "DistinctNeeds" >> beam.Distinct()
+        routed_sketches = (
+            {"sketch": packed, "need": needs}
+            | "JoinNeeds" >> beam.CoGroupByKey()
+            | "RouteSketches" >> beam.FlatMap(_route_sketch, parts)
+        )
         assignments = (
-            {"pair": pairs | "KeyByEnds" >> beam.FlatMap(_pair_ends), "sketch": candidate_sketches}
-            | "JoinSketches" >> beam.CoGroupByKey()
-            | "SketchPerPair" >> beam.FlatMap(_sketch_per_pair)
-            | "GroupPairs" >> beam.GroupByKey()
-            | "Verify" >> beam.FlatMap(_verify_pair, config)
+            (routed_sketches, pairs | "RoutePairs" >> beam.Map(_route_pair, parts))
+            | "MergeCells" >> beam.Flatten()
+            | "GroupCells" >> beam.GroupByKey()
+            | "VerifyCells" >> beam.FlatMap(_verify_cell, config)
             | "CollectEdges" >> beam.combiners.ToList()
             | "LeaderClusters" >> beam.Map(_assign)
         )

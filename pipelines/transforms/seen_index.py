@@ -203,8 +203,13 @@ def _candidate_sketch(cluster, near: NearConfig, wanted):
 
 
 class DropSeenClusters(beam.PTransform):
-    """Band keys travel grouped by shard (one element per cluster and shard, not one per band),
-    and only clusters with a band candidate are sketched for verification."""
+    """Exact keys first: a cluster an earlier run's exact key matches is a duplicate without
+    looking for near matches (an exact match is reported first anyway), so a scheduled run
+    that re-reads what it saw last time skips the near-duplicate work for all of it. Then
+    band keys of the rest travel grouped by shard (one element per cluster and shard, not one
+    per band), and only clusters with a band candidate are sketched for verification.
+
+    Returns ``{ARTICLES: clusters never seen, DUPLICATES: duplicate rows of seen ones}``."""
 
     def __init__(self, index, output: str, near: NearConfig | None, band_shards: int = 8) -> None:
         super().__init__()
@@ -212,7 +217,6 @@ class DropSeenClusters(beam.PTransform):
 
     def expand(self, clusters):
         near = self.near
-        by_id = clusters | "KeyById" >> beam.Map(lambda c: (_cluster_id(c), c))
         new_keys = clusters | "ExactKeys" >> beam.FlatMap(
             lambda c: [(f"{kind}\x1f{key}", _cluster_id(c)) for kind, key in exact_keys(c)])
         old_keys = (
@@ -220,50 +224,59 @@ class DropSeenClusters(beam.PTransform):
             | "ExactEntries" >> beam.Filter(lambda row: row["kind"] != "band")
             | "KeyEntries" >> beam.Map(lambda row: (f"{row['kind']}\x1f{row['key']}", (row["kind"], row["article_id"])))
         )
-        matches = [
+        exact_matches = (
             {"new": new_keys, "old": old_keys}
             | "JoinExact" >> beam.CoGroupByKey()
             | "ExactMatches" >> beam.FlatMap(lambda e: [(cid, (kind, old_id, 1.0))
                                                        for cid in e[1]["new"] for kind, old_id in e[1]["old"]])
-        ]
-        if near is not None:
-            shards = self.band_shards
-            new_bands = clusters | "NewBands" >> beam.FlatMap(_new_band_shards, near, shards)
-            old_bands = (
-                self.index
-                | "BandEntries" >> beam.Filter(lambda row: row["kind"] == "band")
-                | "KeyBands" >> beam.Map(
-                    lambda row: (band_shard(row["key"], shards), ("old", row["key"], row["article_id"], row["path"])))
-            )
-            candidates = (
-                (new_bands, old_bands)
-                | "MergeBands" >> beam.Flatten()
-                | "GroupBandShards" >> beam.GroupByKey()
-                | "Candidates" >> beam.FlatMap(_shard_candidates)
-                | "DistinctCandidates" >> beam.Distinct()
-            )
-            earlier = (
-                candidates
-                | "GroupByFile" >> beam.GroupByKey()
-                | "ReadEarlierBodies" >> beam.ParDo(ReadEarlierBodiesFn(self.output, near))
-            )
-            wanted = (
-                candidates
-                | "CandidateIds" >> beam.Map(lambda candidate: candidate[1][0])
-                | "DistinctIds" >> beam.Distinct()
-                | "AsKeys" >> beam.Map(lambda cid: (cid, None))
-            )
-            new_sketches = clusters | "Sketch" >> beam.FlatMap(_candidate_sketch, near, beam.pvalue.AsDict(wanted))
-            matches.append(
-                {"new": new_sketches, "old": earlier}
-                | "JoinEarlier" >> beam.CoGroupByKey()
-                | "VerifyEarlier" >> beam.FlatMap(_verify_earlier, near)
-            )
-        return (
-            {"cluster": by_id, "match": matches | "AllMatches" >> beam.Flatten()}
+        )
+        exact = (
+            {"cluster": clusters | "KeyById" >> beam.Map(lambda c: (_cluster_id(c), c)), "match": exact_matches}
             | "JoinMatches" >> beam.CoGroupByKey()
             | "SplitSeen" >> beam.FlatMap(split_seen).with_outputs(DUPLICATES, main=ARTICLES)
         )
+        if near is None:
+            return {ARTICLES: exact[ARTICLES], DUPLICATES: exact[DUPLICATES]}
+        unseen = exact[ARTICLES]
+        shards = self.band_shards
+        new_bands = unseen | "NewBands" >> beam.FlatMap(_new_band_shards, near, shards)
+        old_bands = (
+            self.index
+            | "BandEntries" >> beam.Filter(lambda row: row["kind"] == "band")
+            | "KeyBands" >> beam.Map(
+                lambda row: (band_shard(row["key"], shards), ("old", row["key"], row["article_id"], row["path"])))
+        )
+        candidates = (
+            (new_bands, old_bands)
+            | "MergeBands" >> beam.Flatten()
+            | "GroupBandShards" >> beam.GroupByKey()
+            | "Candidates" >> beam.FlatMap(_shard_candidates)
+            | "DistinctCandidates" >> beam.Distinct()
+        )
+        earlier = (
+            candidates
+            | "GroupByFile" >> beam.GroupByKey()
+            | "ReadEarlierBodies" >> beam.ParDo(ReadEarlierBodiesFn(self.output, near))
+        )
+        wanted = (
+            candidates
+            | "CandidateIds" >> beam.Map(lambda candidate: candidate[1][0])
+            | "DistinctIds" >> beam.Distinct()
+            | "AsKeys" >> beam.Map(lambda cid: (cid, None))
+        )
+        new_sketches = unseen | "Sketch" >> beam.FlatMap(_candidate_sketch, near, beam.pvalue.AsDict(wanted))
+        near_matches = (
+            {"new": new_sketches, "old": earlier}
+            | "JoinEarlier" >> beam.CoGroupByKey()
+            | "VerifyEarlier" >> beam.FlatMap(_verify_earlier, near)
+        )
+        split = (
+            {"cluster": unseen | "KeyUnseenById" >> beam.Map(lambda c: (_cluster_id(c), c)), "match": near_matches}
+            | "JoinNearMatches" >> beam.CoGroupByKey()
+            | "SplitNearSeen" >> beam.FlatMap(split_seen).with_outputs(DUPLICATES, main=ARTICLES)
+        )
+        duplicates = (exact[DUPLICATES], split[DUPLICATES]) | "AllSeenDuplicates" >> beam.Flatten()
+        return {ARTICLES: split[ARTICLES], DUPLICATES: duplicates}
 
 
 class WriteIndexPartFn(beam.DoFn):

@@ -115,3 +115,16 @@ def test_verify_never_raises_and_is_symmetric(left, right):
     a, b = sketch("a", left, CONFIG), sketch("b", right, CONFIG)
     if a is not None and b is not None:
         assert verify(a, b, CONFIG) == verify(b, a, CONFIG)
+
+
+def test_a_packed_sketch_is_small_and_unpacks_to_the_same_sketch():
+    import sys
+
+    from pipelines.core.near_dedupe import pack_sketch, unpack_sketch
+
+    found = sketch("a1", SEED_DOCUMENT.read_text(), NearConfig())
+    packed = pack_sketch(found)
+    assert unpack_sketch(packed) == found
+    # what a grouping step holds in memory: the decoded objects (a set of Python ints vs bytes)
+    in_memory = sys.getsizeof(found.shingles) + sum(sys.getsizeof(value) for value in found.shingles)
+    assert sys.getsizeof(packed[1]) * 10 < in_memory
