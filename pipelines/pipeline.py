@@ -236,7 +236,10 @@ def start_validation_service(config: RunConfig) -> None:
                   for table in ("articles", "duplicates", "rejects")}
     except validation.SuiteError:
         return
-    validation.start_service(suites)
+    try:
+        validation.start_service(suites)
+    except Exception as exc:  # noqa: BLE001 - e.g. no child processes allowed here: validate in-process
+        LOG.warning("validation runs in this process (could not start its own: %s)", one_line(str(exc)))
 
 
 def _stage_of(exc: BaseException) -> str:
@@ -312,7 +315,10 @@ def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
             raise OutputFull(error) from exc
         raise
     finally:
-        validation.stop_service()
+        try:
+            validation.stop_service()
+        except Exception as stop_error:  # noqa: BLE001 - never hides the run's own outcome
+            LOG.warning("could not stop the validation process: %s", stop_error)
         try:  # never what a pending journal still needs: the next run's recover completes it
             if not journaled:  # (a journaled commit's staging is kept; the failure line says so)
                 journal.remove_staging(config.output, config.run_id)

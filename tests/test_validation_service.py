@@ -93,3 +93,14 @@ def test_a_batch_run_validates_through_the_service_and_stops_it(tmp_path, monkey
     [pid] = {pid for _, pid in seen}
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the child exited
+
+
+def test_a_service_that_does_not_answer_in_time_is_killed_and_reported():
+    service = ValidationService(SUITES, timeout=0.01)  # GX takes seconds to import: no ready message in time
+    try:
+        with pytest.raises(validation.ServiceUnavailable, match="no ready message"):
+            service.validate("articles", pa.Table.from_pylist([article_row()], schema=schemas.ARTICLE_SCHEMA))
+        service._process.join(5)
+        assert not service._process.is_alive()
+    finally:
+        service.close()

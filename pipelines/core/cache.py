@@ -41,7 +41,7 @@ def cached(name: str, digest: str, build: Callable[[], Any], valid: Callable[[An
             temporary = handle.name
             pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, path)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - a cache that cannot be written only costs the next build
         LOG.debug("%s cache not written: %s", name, exc)
         if temporary and os.path.exists(temporary):
             os.unlink(temporary)

@@ -9,6 +9,7 @@ are immutable; a new run adds files, never rewrites one.
 
 from __future__ import annotations
 
+import array
 import datetime as dt
 import hashlib
 import re
@@ -46,30 +47,46 @@ def band_shard(key: str, shards: int) -> int:
     return int(key.split(":", 1)[0]) % shards
 
 
-_BAND_KEYS: dict[tuple, tuple[str, ...] | None] = {}
-BAND_KEY_CACHE_SIZE = 100_000  # ~40 short strings each: some 30 MB at most
+_BAND_KEYS: dict[tuple, bytes | tuple[str, ...] | None] = {}
+BAND_KEY_CACHE_SIZE = 200_000  # ~400 bytes an entry (40 band hashes packed as uint32): ~80 MB at most
+
+
+def _pack_keys(keys: list[str]) -> bytes | tuple[str, ...]:
+    """``["0:1a2b3c4d", "1:...", ...]`` as 4 bytes a key (a tuple when not in that exact form)."""
+    try:
+        packed = array.array("I", (int(key.split(":", 1)[1], 16) for key in keys)).tobytes()
+    except (ValueError, IndexError, OverflowError):
+        return tuple(keys)
+    return packed if _unpack_keys(packed) == keys else tuple(keys)
+
+
+def _unpack_keys(packed: bytes | tuple[str, ...]) -> list[str]:
+    if isinstance(packed, tuple):
+        return list(packed)
+    return [f"{band}:{value:08x}" for band, value in enumerate(array.array("I", packed))]
 
 
 def text_band_keys(article_id: str, body: str, near: NearConfig, found: Sketch | None = None,
-                   ) -> tuple[str, ...] | None:
+                   ) -> list[str] | None:
     """The LSH band keys of an article's text (None when too short to sketch), remembered.
 
     Deduplication needs an article's band keys up to three times (near pass, seen-index
     lookup, index entries) and they cost most of a sketch: on one worker the later stages
     find them here. Keyed by id, a digest of the text and the parameters, so a changed text
-    or configuration never reuses a stale entry; the cache is emptied when full. ``found``:
+    or configuration never reuses a stale entry; kept packed, and emptied when full. ``found``:
     the text's sketch, when the caller already has it.
     """
     digest = hashlib.blake2b(body.encode("utf-8", "surrogatepass"), digest_size=16).digest()
     key = (article_id, digest, near)
-    keys = _BAND_KEYS.get(key, _MISSING)
-    if keys is _MISSING:
+    packed = _BAND_KEYS.get(key, _MISSING)
+    if packed is _MISSING:
         found = found if found is not None else sketch(article_id, body, near)
-        keys = tuple(band_keys(found.shingles, near)) if found is not None else None
+        keys = band_keys(found.shingles, near) if found is not None else None
         if len(_BAND_KEYS) >= BAND_KEY_CACHE_SIZE:
             _BAND_KEYS.clear()
-        _BAND_KEYS[key] = keys
-    return keys
+        _BAND_KEYS[key] = _pack_keys(keys) if keys is not None else None
+        return keys
+    return _unpack_keys(packed) if packed is not None else None
 
 
 _MISSING = object()

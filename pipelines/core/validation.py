@@ -96,10 +96,11 @@ class ValidationService:
 
     ``suites``: ``{table: suite JSON}``. A suite GX refuses raises :class:`SuiteError` on the
     first :meth:`validate`, with the message an in-process validator would give. A child that
-    dies makes :meth:`validate` raise :class:`ServiceUnavailable`; callers then validate in-process.
+    dies, cannot import GX, or answers nothing for ``timeout`` seconds (it is then killed) makes
+    :meth:`validate` raise :class:`ServiceUnavailable`; callers then validate in-process.
     """
 
-    def __init__(self, suites: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, suites: dict[str, dict[str, Any]], timeout: float = 300.0) -> None:
         import multiprocessing
         import threading
 
@@ -111,17 +112,27 @@ class ValidationService:
         child.close()
         self._lock = threading.Lock()
         self._ready = None  # until the child says it is ready: "" (ok) or (kind, message)
+        self.timeout = timeout
+
+    def _receive(self, what: str):
+        """The child's next message; ServiceUnavailable (the child killed) when none comes in time."""
+        if not self._connection.poll(self.timeout):
+            self._process.kill()
+            raise ServiceUnavailable(f"the validation process sent no {what} in {self.timeout:.0f} s")
+        return self._connection.recv()
 
     def validate(self, table_name: str, table: pa.Table, parameters: dict[str, Any] | None = None) -> Outcome:
         with self._lock:
             try:
                 if self._ready is None:
-                    self._ready = self._connection.recv()
+                    self._ready = self._receive("ready message")
                 if self._ready:
                     kind, message = self._ready
-                    raise (SuiteError if kind == "suite" else RuntimeError)(message)
+                    if kind == "suite":
+                        raise SuiteError(message)
+                    raise ServiceUnavailable(f"the validation process could not start GX: {message}")
                 self._connection.send((table_name, _ipc_bytes(table), parameters or {}))
-                ok, payload = self._connection.recv()
+                ok, payload = self._receive("result")
             except (EOFError, OSError) as exc:
                 raise ServiceUnavailable(f"the validation process ended: {type(exc).__name__}: {exc}") from None
         if not ok:
@@ -129,10 +140,13 @@ class ValidationService:
         return payload
 
     def close(self) -> None:
-        try:
-            self._connection.send(None)
-        except (OSError, ValueError):
-            pass
+        if self._lock.acquire(timeout=5):  # never in the middle of another thread's request
+            try:
+                self._connection.send(None)
+            except (OSError, ValueError):
+                pass
+            finally:
+                self._lock.release()
         self._process.join(timeout=5)
         if self._process.is_alive():
             self._process.kill()

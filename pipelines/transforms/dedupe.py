@@ -137,6 +137,9 @@ def _route_pair(pair, parts: int):
     return _cell(_part(pair[0], parts), _part(pair[1], parts)), ("pair", pair[0], pair[1])
 
 
+_UNPACKED_PER_CELL = 2_000  # ~35 KB each as Python sets: at most ~70 MB per cell
+
+
 def _verify_cell(element, config: NearConfig):
     """One cell's sketches and pairs -> verified edges; each sketch unpacked once per cell."""
     _, entries = element
@@ -147,12 +150,15 @@ def _verify_cell(element, config: NearConfig):
             packed[article_id] = (found, rank)
         else:
             pairs.append(tuple(rest))
-    unpacked: dict[str, Sketch] = {}
+    unpacked: dict[str, Sketch] = {}  # bounded: a cell can hold tens of thousands of sketches
 
     def get(article_id: str) -> Sketch:
-        if article_id not in unpacked:
-            unpacked[article_id] = unpack_sketch(packed[article_id][0])
-        return unpacked[article_id]
+        found = unpacked.get(article_id)
+        if found is None:
+            if len(unpacked) >= _UNPACKED_PER_CELL:
+                unpacked.pop(next(iter(unpacked)))  # the oldest: pairs come sorted by their left id
+            found = unpacked[article_id] = unpack_sketch(packed[article_id][0])
+        return found
 
     for left, right in sorted(pairs):
         score = verify(get(left), get(right), config)

@@ -57,3 +57,17 @@ def test_index_file_roundtrip_applies_retention_and_near_parameters():
     assert [(r["kind"], r["key"]) for r in rows] == [("url", "k"), ("band", "0:ab")] and not incompatible
     rows, incompatible = read_index_file(io.BytesIO(data), old, NearConfig(bands=20))
     assert [r["kind"] for r in rows] == ["url", "url"] and incompatible  # band keys of other parameters are useless
+
+
+def test_text_band_keys_are_remembered_per_text_and_parameters():
+    from pipelines.core.near_dedupe import band_keys, sketch
+    from pipelines.core.seen_index import text_band_keys
+
+    config, other = NearConfig(), NearConfig(seed=2)
+    expected = band_keys(sketch("a1", BODY, config).shingles, config)
+    assert text_band_keys("a1", BODY, config) == expected
+    assert text_band_keys("a1", BODY, config) == expected  # from the cache, unpacked
+    assert text_band_keys("a1", BODY, other) == band_keys(sketch("a1", BODY, other).shingles, other)
+    changed = BODY.replace("the", "a")
+    assert text_band_keys("a1", changed, config) == band_keys(sketch("a1", changed, config).shingles, config)
+    assert text_band_keys("a1", "Too short.", config) is None
