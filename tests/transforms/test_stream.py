@@ -51,6 +51,15 @@ def run_stream(config: RunConfig, events: TestStream) -> list[dict]:
     return [json.loads(path.read_text()) for path in sorted(runs.glob("window-*.json"))]
 
 
+def two_windows(first: list, second: list) -> TestStream:
+    """``first`` in the window at T0, ``second`` in the next one (10 s windows), a second apart each."""
+    stream = TestStream().advance_watermark_to(T0)
+    stream.add_elements([TimestampedValue(row, T0 + 1 + i) for i, row in enumerate(first)])
+    stream.advance_watermark_to(T0 + 11)
+    stream.add_elements([TimestampedValue(row, T0 + 12 + i) for i, row in enumerate(second)])
+    return stream.advance_watermark_to_infinity()
+
+
 def by_window(manifests: list[dict]) -> dict[int, dict]:
     return {int(dt.datetime.fromisoformat(m["window_start"]).timestamp()) - T0: m for m in manifests}
 
@@ -103,14 +112,7 @@ def test_near_duplicate_in_a_later_window(tmp_path):
     a = raw_article(url="https://example.com/a", title="Story A", body=story)
     edited = raw_article(url="https://example.org/other", title="Story A, edited",
                          body=story.replace("minister", "ministers", 1) + " more words at the end")
-    events = (
-        TestStream()
-        .advance_watermark_to(T0)
-        .add_elements([TimestampedValue(a, T0 + 1)])
-        .advance_watermark_to(T0 + 11)
-        .add_elements([TimestampedValue(edited, T0 + 12)])
-        .advance_watermark_to_infinity()
-    )
+    events = two_windows([a], [edited])
     windows = by_window(run_stream(config_for(tmp_path, near=NearConfig()), events))
     assert windows[10]["counts"]["duplicates"] == 1 and windows[10]["counts"]["written"] == 0
     [dup] = articles_in(tmp_path, windows[10], "duplicates")
@@ -130,14 +132,7 @@ def test_a_near_copy_of_a_dropped_copy_points_at_the_article_that_was_written(tm
                     published_at=dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc))
     y = raw_article(url="https://example.org/y", title="Storm hits coast", body=text.replace("storm", "gale", 1),
                     guid="y", published_at=dt.datetime(2026, 11, 3, tzinfo=dt.timezone.utc))
-    events = (
-        TestStream()
-        .advance_watermark_to(T0)
-        .add_elements([TimestampedValue(e, T0 + 1)])
-        .advance_watermark_to(T0 + 11)
-        .add_elements([TimestampedValue(x, T0 + 12), TimestampedValue(y, T0 + 13)])
-        .advance_watermark_to_infinity()
-    )
+    events = two_windows([e], [x, y])
     windows = by_window(run_stream(config_for(tmp_path, near=NearConfig()), events))
     [written] = articles_in(tmp_path, windows[0])
     assert written["url"] == "https://example.com/e" and windows[10]["counts"]["written"] == 0
@@ -152,14 +147,7 @@ def test_a_window_failing_validation_is_quarantined_and_the_others_written(tmp_p
     output = tmp_path / "out"
     short = raw_article(url="https://example.com/short", title="Short", body=body(30))
     long = raw_article(url="https://example.com/long", title="Long", body=body(150, "y"))
-    events = (
-        TestStream()
-        .advance_watermark_to(T0)
-        .add_elements([TimestampedValue(short, T0 + 1)])
-        .advance_watermark_to(T0 + 11)
-        .add_elements([TimestampedValue(long, T0 + 12)])
-        .advance_watermark_to_infinity()
-    )
+    events = two_windows([short], [long])
     windows = by_window(run_stream(config_for(output, expectations_dir=str(suites)), events))
     assert windows[0]["status"] == "ok" and windows[0]["counts"]["written"] == 1
     assert windows[10]["status"] == "quarantined" and windows[10]["counts"]["quarantined"] == 1
