@@ -104,3 +104,33 @@ def test_a_service_that_does_not_answer_in_time_is_killed_and_reported():
         assert not service._process.is_alive()
     finally:
         service.close()
+
+
+def test_a_closed_service_exits_cleanly_and_leaves_nothing_behind(tmp_path):
+    """The child exits at once when told to (``os._exit`` after multiprocessing's finalizers):
+    exit code 0, and the parent's interpreter ends without a leaked-semaphore warning."""
+    script = tmp_path / "close.py"
+    script.write_text(
+        "import datetime as dt, pyarrow as pa, schemas\n"
+        "from conftest import article_row\n"
+        "from expectations import SUITES_DIR\n"
+        "from pipelines.core.validation import ValidationService, load_suite_json\n"
+        "if __name__ == '__main__':  # the child is spawned: it re-imports this file\n"
+        "    suites = {t: load_suite_json(SUITES_DIR, t) for t in ('articles', 'duplicates', 'rejects')}\n"
+        "    service = ValidationService(suites)\n"
+        "    table = pa.Table.from_pylist([article_row()], schema=schemas.ARTICLE_SCHEMA)\n"
+        "    now = dt.datetime.now(dt.timezone.utc)\n"
+        "    assert service.validate('articles', table, {'now': now, 'max_published_at': now}).success\n"
+        "    service.close()\n"
+        "    print('exitcode', service._process.exitcode)\n"
+    )
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "exitcode 0" in done.stdout
+    assert "leaked" not in done.stderr and "Traceback" not in done.stderr, done.stderr

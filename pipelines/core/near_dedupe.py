@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple
 
 import numpy as np
-from datasketch import MinHash
 
 from pipelines.core.text import fingerprint_words
 
@@ -144,7 +143,13 @@ def sketch(article_id: str, text: str, config: NearConfig) -> Sketch | None:
 
 @functools.lru_cache(maxsize=4)
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine32 permutations ``(a, b)`` (uint32), drawn once per process."""
+    """datasketch's affine32 permutations ``(a, b)`` (uint32), drawn once per process.
+
+    datasketch is imported here, not at module level: it pulls in scipy (~0.3 s of every run's
+    start-up) and is needed only for these two arrays.
+    """
+    from datasketch import MinHash
+
     a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
     return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
 
