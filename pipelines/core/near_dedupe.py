@@ -39,6 +39,7 @@ from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
+from pipelines.core.records import stable_hash
 from pipelines.core.text import fingerprint_words
 
 _NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
@@ -141,17 +142,31 @@ def sketch(article_id: str, text: str, config: NearConfig) -> Sketch | None:
     return Sketch(article_id, _shingles(words, k), _shingles(words[:LEAD_WORDS], k), numbers_in(text))
 
 
+def _draw_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from datasketch import MinHash  # imports scipy: ~0.5 s, paid once per datasketch version, not per run
+
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
+
+
 @functools.lru_cache(maxsize=4)
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """datasketch's affine32 permutations ``(a, b)`` (uint32), drawn once per process.
 
-    datasketch is imported here, not at module level: it pulls in scipy (~0.3 s of every run's
-    start-up) and is needed only for these two arrays.
+    From the user's pickle cache (``core/cache.py``, keyed by the datasketch version and the
+    parameters) when there: importing datasketch for two arrays cost every run ~0.5 s.
     """
-    from datasketch import MinHash
+    from importlib.metadata import version
 
-    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-    return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
+    from pipelines.core.cache import cached
+
+    digest = stable_hash("affine32", version("datasketch"), str(num_perm), str(seed))[:16]
+
+    def valid(value) -> bool:
+        return (isinstance(value, tuple) and len(value) == 2
+                and all(isinstance(x, np.ndarray) and x.dtype == np.uint32 and x.shape == (num_perm,) for x in value))
+
+    return cached("minhash-permutations", digest, lambda: _draw_permutations(num_perm, seed), valid)
 
 
 # datasketch's affine32 MinHash, applied here without building a MinHash object per article:

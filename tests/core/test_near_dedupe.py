@@ -128,3 +128,37 @@ def test_a_packed_sketch_is_small_and_unpacks_to_the_same_sketch():
     # what a grouping step holds in memory: the decoded objects (a set of Python ints vs bytes)
     in_memory = sys.getsizeof(found.shingles) + sum(sys.getsizeof(value) for value in found.shingles)
     assert sys.getsizeof(packed[1]) * 10 < in_memory
+
+
+def test_minhash_permutations_come_from_the_cache_and_equal_datasketchs(tmp_path, monkeypatch):
+    """Runs read the permutations from the user's cache instead of importing datasketch (~0.5 s);
+    the cached arrays are datasketch's own, and an unusable cache file is drawn again."""
+    import pickle
+
+    import numpy as np
+    from datasketch import MinHash
+
+    from pipelines.core import near_dedupe
+
+    monkeypatch.setenv("NEWS_INGEST_CACHE", str(tmp_path))
+    near_dedupe._permutations.cache_clear()
+    expected = MinHash(num_perm=64, seed=7, scheme="affine32").permutations
+    a, b = near_dedupe._permutations(64, 7)
+    assert np.array_equal(a, expected[0]) and np.array_equal(b, expected[1]) and a.dtype == np.uint32
+    [cached] = tmp_path.glob("minhash-permutations-*.pickle")
+
+    def no_drawing(*_):
+        raise AssertionError("drawn again although the cache holds the permutations")
+
+    monkeypatch.setattr(near_dedupe, "_draw_permutations", no_drawing)
+    near_dedupe._permutations.cache_clear()
+    a2, b2 = near_dedupe._permutations(64, 7)
+    assert np.array_equal(a2, a) and np.array_equal(b2, b)
+    monkeypatch.undo()
+    monkeypatch.setenv("NEWS_INGEST_CACHE", str(tmp_path))
+    for damage in (b"not a pickle", pickle.dumps((a[:10], b[:10])), pickle.dumps((a.astype(np.int64), b))):
+        cached.write_bytes(damage)
+        near_dedupe._permutations.cache_clear()
+        a3, b3 = near_dedupe._permutations(64, 7)
+        assert np.array_equal(a3, expected[0]) and np.array_equal(b3, expected[1]) and a3.dtype == np.uint32
+    near_dedupe._permutations.cache_clear()
