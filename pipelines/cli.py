@@ -17,6 +17,9 @@ import os
 import sys
 from typing import Sequence
 
+from pipelines.worker import is_worker_notice
+
+
 class _DropNoise(logging.Filter):
     """Keeps the terminal readable: no warning about optional Google Cloud clients, and no
     tracebacks that Beam logs for a failing DoFn (the error reaches us and is shown as one
@@ -25,6 +28,8 @@ class _DropNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if str(record.msg).startswith("apitools not found"):
             return False
+        if record.name == "apache_beam.runners.portability.local_job_service" and is_worker_notice(record.getMessage()):
+            return False  # a multi-process worker's routine notice, relayed by the runner (pipelines/worker.py)
         return not (record.name.startswith("apache_beam") and record.levelno >= logging.ERROR)
 
 

@@ -46,7 +46,9 @@ import threading
 import uuid
 from typing import Callable, Sequence
 
+from apache_beam.portability import python_urns
 from apache_beam.runners.common import Receiver
+from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.runner import PipelineRunner
 
 LOG = logging.getLogger("news_ingest")
@@ -106,13 +108,34 @@ class LocalRunner(PipelineRunner):
     """
 
     def run_pipeline(self, pipeline, options):
+        from apache_beam.options.pipeline_options import DirectOptions
         from apache_beam.portability.api import beam_provision_api_pb2
-        from apache_beam.runners.portability.fn_api_runner import fn_runner
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
-        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        worker_options = options.get_all_options()
+        if (options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+                and not worker_options.get("default_sdk_harness_log_level")):
+            worker_options["default_sdk_harness_log_level"] = "WARNING"  # as the CLI logs libraries
+        encoded = JobServiceHandle.encode_pipeline_options(worker_options)
         provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
-        return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
+        return _FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
+
+
+BEAM_WORKER_MODULE = "apache_beam.runners.worker.sdk_worker_main"
+WORKER_MODULE = "pipelines.worker"
+
+
+class _FnApiRunner(fn_runner.FnApiRunner):
+    """Beam's FnApiRunner whose worker processes (``multi_processing``) run ``python -m
+    pipelines.worker``: Beam's own harness with the CLI's logging (see ``pipelines/worker.py``)."""
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        for environment in pipeline_proto.components.environments.values():
+            if environment.urn == python_urns.SUBPROCESS_SDK:
+                command = environment.payload.decode("utf-8")
+                if command.endswith(f" -m {BEAM_WORKER_MODULE}"):
+                    environment.payload = (command[:-len(BEAM_WORKER_MODULE)] + WORKER_MODULE).encode("utf-8")
+        return super().run_via_runner_api(pipeline_proto, options)
 
 
 def batch_runner_args(beam_args: Sequence[str]) -> list[str]:

@@ -6,6 +6,7 @@ Real runs in this process (so the runner classes can be watched) on a small seed
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -51,3 +52,45 @@ def test_runner_arguments():
     assert PipelineOptions(batch_runner_args([])).view_as(StandardOptions).runner == LOCAL_RUNNER
     assert batch_runner_args(["--runner", "DirectRunner", "--x"]) == ["--runner", "DirectRunner", "--x"]
     assert batch_runner_args(["--direct_num_workers", "2"])[:2] == ["--runner", LOCAL_RUNNER]
+
+
+def _tables(output: Path) -> dict[str, list[tuple]]:
+    """The published rows of each table as sorted tuples (run-specific columns left out)."""
+    import pyarrow.dataset as ds
+
+    out = {}
+    for table in ("articles", "duplicates", "rejects"):
+        if not (output / table).exists():
+            out[table] = []
+            continue
+        rows = ds.dataset(str(output / table), format="parquet", partitioning="hive").to_table().to_pylist()
+        out[table] = sorted(tuple(sorted((k, repr(v)) for k, v in row.items()
+                                         if k not in ("run_id", "ingested_at", "run_date"))) for row in rows)
+    return out
+
+
+def test_two_worker_processes_write_what_one_process_writes_and_keep_the_terminal_quiet(tmp_path):
+    """``--direct_num_workers 2 --direct_running_mode multi_processing``: the workers run
+    ``pipelines.worker`` (Beam's harness, the CLI's logging), the output equals the in-process
+    run's row for row, and a ``-q`` run prints nothing: no Beam or GX start-up lines from the workers."""
+    import subprocess
+    import sys
+
+    from benchmarks.corpus import CorpusSpec, write_corpus
+
+    write_corpus(CorpusSpec(records=150, entries_per_feed=25, near_rate=0.2, tracking_rate=0.1, guid_rate=0.1),
+                 tmp_path / "corpus")
+    common = ["-m", "pipelines", "run", "-q", "--seeds", str(tmp_path / "corpus"), "--enrich", "core",
+              "--no-seen-index", "--run-id", "same-run"]
+    one = subprocess.run([sys.executable, *common, "--output", str(tmp_path / "one")],
+                         capture_output=True, text=True, timeout=300)
+    two = subprocess.run([sys.executable, *common, "--output", str(tmp_path / "two"), "--direct_num_workers", "2",
+                          "--direct_running_mode", "multi_processing"], capture_output=True, text=True, timeout=300)
+    assert one.returncode == two.returncode == cli.EXIT_OK, (one.stderr, two.stderr)
+    assert two.stderr == "" and one.stderr == ""
+    written = _tables(tmp_path / "one")
+    assert written["articles"] and written["duplicates"]  # dedup had work to do across workers
+    assert _tables(tmp_path / "two") == written
+    counts = [json.loads(next((tmp_path / name / "_runs").glob("*.json")).read_text())["counts"]
+              for name in ("one", "two")]
+    assert counts[0] == counts[1] and counts[0]["read"] == 150
