@@ -136,8 +136,8 @@ def sample_stage(stack: list[Frame]) -> str:
         module = file.removeprefix("pipelines/").removesuffix(".py")
         if module in DRIVER_MODULES and "<lambda>" not in function:
             return "beam/driver"
-        if module == "runners" and function.endswith("run_pipeline"):  # LocalRunner: Beam runs below it
-            return "beam/driver"
+        if module == "runners" and function.endswith(("run_pipeline", "run_via_runner_api")):
+            return "beam/driver"  # LocalRunner and its FnApiRunner: Beam runs below them
         if module == "transforms/validate":
             return ("check_rows" if function.startswith("CheckRowFn")
                     else "validate" if function.startswith("ValidateBatchFn") else "batch")

@@ -52,3 +52,22 @@ def test_harness_runs_end_to_end(tmp_path):
     assert len(report["targets"]) == 4
     stages = report["stages"]["core"]["stages_ms"]  # Beam's step timers reached the report
     assert {"read", "normalize", "deduplicate", "enrich", "validate"} <= set(stages)
+
+
+def test_profile_samples_are_charged_to_the_stage_of_our_innermost_function():
+    from benchmarks.stage_profile import sample_stage
+
+    driver = [("main", "pipelines/cli.py", 1), ("_run_locked", "pipelines/pipeline.py", 2),
+              ("LocalRunner.run_pipeline", "pipelines/runners.py", 3),
+              ("FnApiRunner.run_pipeline", "apache_beam/runners/portability/fn_api_runner/fn_runner.py", 4),
+              ("_FnApiRunner.run_via_runner_api", "pipelines/runners.py", 5),
+              ("FnApiRunner.run_stages", "apache_beam/runners/portability/fn_api_runner/fn_runner.py", 6)]
+    coder = [("PickleCoder.encode", "apache_beam/coders/coders.py", 7)]
+    assert sample_stage(driver + coder) == "beam/driver"  # Beam's own work below the runner
+    parse = [("FetchHostFeedsFn.process", "pipelines/transforms/read_feeds.py", 8),
+             ("parse_feed", "pipelines/core/feeds.py", 9), ("parse", "feedparser/api.py", 10)]
+    assert sample_stage(driver + parse) == "read"
+    sketch = [("SketchFn.process", "pipelines/transforms/dedupe.py", 11)]
+    assert sample_stage(driver + sketch + coder) == "deduplicate"
+    assert sample_stage([("_run_code", "<frozen runpy>", 1), ("<module>", "pipelines/pipeline.py", 1),
+                         ("<module>", "apache_beam/__init__.py", 1)]) == "imports"
