@@ -53,7 +53,7 @@ TABLES = ("Articles", "Duplicates", "Rejects")
 STAGE_OF_STEP = (  # first label of a Beam step -> pipeline stage; first match wins
     (("ReadDocuments", "ReadFeeds", "MergeInputs"), "read"),
     (("Normalize",), "normalize"),
-    (("ReadSeenIndex", "Deduplicate"), "deduplicate"),
+    (("ReadSeenIndex", "SeenIndex", "Deduplicate"), "deduplicate"),
     (("Enrich",), "enrich"),
     (("CheckRows", "CheckDuplicateRows", "MergeRejects", "RejectRows"), "check_rows"),
 )

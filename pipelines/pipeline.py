@@ -3,7 +3,7 @@
     ReadDocuments ─┐
                    ├─ Normalize ─ Deduplicate ─ Enrich ─ CheckRows ─ Batch ─ Validate ─ WriteParquet
     ReadFeeds ─────┘     │  (every stage's rejects) ─────────────────── Batch ─ Validate ─ WriteParquet
-    ReadSeenIndex ───────┘             (duplicates) ─ CheckRows ─────── Batch ─ Validate ─ WriteParquet
+    SeenIndex files ─────┘             (duplicates) ─ CheckRows ─────── Batch ─ Validate ─ WriteParquet
     kept keys + written locations ─ StageIndexEntries ─┐
     read count + file records + feed reports ──────────┴─ WriteManifest (the commit: files, index, manifest)
     feed states ─ SaveFeedState (once the manifest says the run committed)
@@ -42,7 +42,7 @@ from pipelines.transforms import (
     ReadFeeds, SaveFeedState, ValidateBatches, WriteManifest, WriteParquetBatches,
 )
 from pipelines.transforms.manifest import manifest_path
-from pipelines.transforms.seen_index import ReadSeenIndex, StageIndexEntries
+from pipelines.transforms.seen_index import StageIndexEntries, open_seen_index
 from pipelines.transforms.tags import QUARANTINED, VALID
 
 LOG = logging.getLogger("news_ingest")
@@ -104,8 +104,7 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, feeds: list[FeedSource])
     normalized = raw | "Normalize" >> NormalizeArticles(config.run_id, config.started_at)
     earlier = None
     if config.seen_index:
-        earlier = p | "ReadSeenIndex" >> ReadSeenIndex(config.output, config.started_at - config.retention,
-                                                       config.near)
+        earlier = open_seen_index(p, config.output, config.started_at - config.retention)
     deduplicated = normalized.articles | "Deduplicate" >> DeduplicateArticles(
         near=config.near, earlier=earlier, output=config.output)
     enriched = deduplicated.articles | "Enrich" >> EnrichArticles(config.enrich)

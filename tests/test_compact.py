@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import compact as compaction
-from pipelines.core.near_dedupe import NearConfig
+from pipelines.core.near_dedupe import NearConfig, pack_sketch, sketch
 from pipelines.lock import LockBusy, OutputLock
-from pipelines.transforms.seen_index import ReadEarlierBodiesFn
+from pipelines.transforms.seen_index import VerifyEarlierFileFn
 from test_readers import committed_manifests, multi_run_output, run_cli
 
 LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)  # today's partitions are closed then
@@ -81,8 +81,12 @@ def assert_index_lookups_work(output: Path) -> None:
         assert entry["article_id"] in pq.read_table(path, columns=["article_id"]).column(0).to_pylist()
     # the real lookup later runs use for near matches
     band = next(e for e in index if e["kind"] == "band")
-    found = list(ReadEarlierBodiesFn(str(output), near).process((band["path"], [("new", band["article_id"])])))
-    assert [old_id for _, (_, old_id) in found] == [band["article_id"]]
+    rows = pq.read_table(output / band["path"], columns=["article_id", "body"]).to_pylist()
+    body = next(row["body"] for row in rows if row["article_id"] == band["article_id"])
+    same_text = pack_sketch(sketch("new", body, near))
+    found = list(VerifyEarlierFileFn(str(output), near).process(
+        (band["path"], [("pair", "new", band["article_id"]), ("sketch", "new", same_text)])))
+    assert [(cid, kind, old_id) for cid, (kind, old_id, _) in found] == [("new", "near", band["article_id"])]
 
 
 def test_seen_index_points_at_the_compacted_files(output):

@@ -120,8 +120,8 @@ def index_table(rows: list[dict[str, Any]] | dict[str, list], near: NearConfig |
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def read_index_file(handle, since: dt.datetime, near: NearConfig | None) -> tuple[list[dict[str, Any]], bool]:
-    """Entries of one index file seen at or after ``since``.
+def read_index_table(handle, since: dt.datetime, near: NearConfig | None) -> tuple[pa.Table, bool]:
+    """Entries of one index file seen at or after ``since``, as a table (columns of ``SEEN_SCHEMA``).
 
     Band entries are dropped when the file was written with other near-dup parameters
     (their keys would never match); the second value says whether that happened.
@@ -129,9 +129,38 @@ def read_index_file(handle, since: dt.datetime, near: NearConfig | None) -> tupl
     table = pq.read_table(handle)
     fingerprint = (table.schema.metadata or {}).get(NEAR_METADATA_KEY, b"").decode()
     compatible = near is not None and fingerprint == near.fingerprint()
-    rows = [row for row in table.to_pylist() if row["seen_at"] >= since
-            and (row["kind"] != "band" or compatible)]
-    return rows, bool(fingerprint) and near is not None and not compatible
+    keep = pc.greater_equal(table["seen_at"], pa.scalar(since, table.schema.field("seen_at").type))
+    if not compatible:
+        keep = pc.and_(keep, pc.not_equal(table["kind"], "band"))
+    return table.filter(keep), bool(fingerprint) and near is not None and not compatible
+
+
+def read_index_file(handle, since: dt.datetime, near: NearConfig | None) -> tuple[list[dict[str, Any]], bool]:
+    """:func:`read_index_table` as a list of row dicts."""
+    table, incompatible = read_index_table(handle, since, near)
+    return table.to_pylist(), incompatible
+
+
+def exact_entry_key(kind: str, key: str) -> str:
+    """How exact keys are matched between a run and the index: ``"<kind>\\x1f<key>"``."""
+    return f"{kind}\x1f{key}"
+
+
+def matching_entries(table: pa.Table, kind: str, wanted: pa.Array) -> pa.Table:
+    """The rows of an index table that ``wanted`` asks for, found in Arrow (no row becomes a Python
+    object unless it matches): ``kind="exact"``: the exact-key rows whose :func:`exact_entry_key` is
+    in ``wanted``; ``kind="band"``: the band rows whose key is in ``wanted``. The result has the
+    table's columns plus ``match`` (the matched key)."""
+    if kind == "exact":
+        rows = table.filter(pc.not_equal(table["kind"], "band"))
+        keys = pc.binary_join_element_wise(rows["kind"], rows["key"], "\x1f")
+    elif kind == "band":
+        rows = table.filter(pc.equal(table["kind"], "band"))
+        keys = rows["key"]
+    else:
+        raise ValueError(f"kind must be 'exact' or 'band', got {kind!r}")
+    hits = pc.is_in(keys, value_set=wanted)
+    return rows.append_column("match", keys).filter(hits)
 
 
 def run_of_index_file(name: str) -> str | None:

@@ -268,7 +268,7 @@ class DedupOutputs(NamedTuple):
 class DeduplicateArticles(beam.PTransform):
     """Within the run, then (when ``earlier`` is given) against the seen-index of earlier runs.
 
-    ``earlier`` is the PCollection of ``ReadSeenIndex``; ``output`` the output root whose
+    ``earlier`` is the ``SeenIndex`` of ``open_seen_index``; ``output`` the output root whose
     ``articles/`` the index points into. With ``earlier``, the output ``keys`` holds
     ``(article_id, [(kind, key), ...])`` of every kept article, for ``StageIndexEntries``.
     """

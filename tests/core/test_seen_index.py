@@ -71,3 +71,31 @@ def test_text_band_keys_are_remembered_per_text_and_parameters():
     changed = BODY.replace("the", "a")
     assert text_band_keys("a1", changed, config) == band_keys(sketch("a1", changed, config).shingles, config)
     assert text_band_keys("a1", "Too short.", config) is None
+
+
+def test_matching_entries_keep_only_the_rows_a_run_asks_for():
+    """The seen-index lookup in Arrow: exact rows by ``kind\\x1fkey``, band rows by key; nothing else."""
+    import pyarrow as pa
+    import pytest
+
+    from pipelines.core.seen_index import exact_entry_key, matching_entries, read_index_table
+
+    rows = [entry("guid", INGESTED_AT, "tag:x"), entry("url", INGESTED_AT, "https://a.example/1"),
+            entry("content", INGESTED_AT, "0:ab"),  # an exact key that looks like a band key
+            entry("band", INGESTED_AT, "0:ab"), entry("band", INGESTED_AT, "1:cd"),
+            *(entry("url", INGESTED_AT, f"https://other.example/{n}") for n in range(500))]
+    table, incompatible = read_index_table(io.BytesIO(index_bytes(rows, NearConfig())),
+                                           INGESTED_AT - dt.timedelta(days=30), NearConfig())
+    assert table.num_rows == len(rows) and not incompatible
+    wanted = pa.array([exact_entry_key("url", "https://a.example/1"), exact_entry_key("guid", "tag:x"),
+                       exact_entry_key("guid", "never-seen"), "0:ab"])
+    exact = matching_entries(table, "exact", wanted)
+    assert sorted(zip(exact["kind"].to_pylist(), exact["key"].to_pylist())) == [
+        ("guid", "tag:x"), ("url", "https://a.example/1")]  # "0:ab" alone is no exact key
+    assert set(exact["match"].to_pylist()) == {exact_entry_key("guid", "tag:x"),
+                                               exact_entry_key("url", "https://a.example/1")}
+    bands = matching_entries(table, "band", pa.array(["0:ab", "9:ff", exact_entry_key("guid", "tag:x")]))
+    assert list(zip(bands["kind"].to_pylist(), bands["key"].to_pylist())) == [("band", "0:ab")]
+    assert matching_entries(table, "band", pa.array([], pa.string())).num_rows == 0
+    with pytest.raises(ValueError, match="exact"):
+        matching_entries(table, "near", wanted)
