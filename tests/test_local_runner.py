@@ -72,7 +72,8 @@ def _tables(output: Path) -> dict[str, list[tuple]]:
 def test_two_worker_processes_write_what_one_process_writes_and_keep_the_terminal_quiet(tmp_path):
     """``--direct_num_workers 2 --direct_running_mode multi_processing``: the workers run
     ``pipelines.worker`` (Beam's harness, the CLI's logging), the output equals the in-process
-    run's row for row, and a ``-q`` run prints nothing: no Beam or GX start-up lines from the workers."""
+    run's row for row, also for a second run that looks its records up in the seen-index (side
+    inputs across processes), and a ``-q`` run prints nothing: no Beam or GX start-up lines."""
     import subprocess
     import sys
 
@@ -80,17 +81,20 @@ def test_two_worker_processes_write_what_one_process_writes_and_keep_the_termina
 
     write_corpus(CorpusSpec(records=150, entries_per_feed=25, near_rate=0.2, tracking_rate=0.1, guid_rate=0.1),
                  tmp_path / "corpus")
-    common = ["-m", "pipelines", "run", "-q", "--seeds", str(tmp_path / "corpus"), "--enrich", "core",
-              "--no-seen-index", "--run-id", "same-run"]
-    one = subprocess.run([sys.executable, *common, "--output", str(tmp_path / "one")],
-                         capture_output=True, text=True, timeout=300)
-    two = subprocess.run([sys.executable, *common, "--output", str(tmp_path / "two"), "--direct_num_workers", "2",
-                          "--direct_running_mode", "multi_processing"], capture_output=True, text=True, timeout=300)
-    assert one.returncode == two.returncode == cli.EXIT_OK, (one.stderr, two.stderr)
-    assert two.stderr == "" and one.stderr == ""
-    written = _tables(tmp_path / "one")
-    assert written["articles"] and written["duplicates"]  # dedup had work to do across workers
-    assert _tables(tmp_path / "two") == written
-    counts = [json.loads(next((tmp_path / name / "_runs").glob("*.json")).read_text())["counts"]
-              for name in ("one", "two")]
-    assert counts[0] == counts[1] and counts[0]["read"] == 150
+    two_workers = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
+
+    def run(name: str, run_id: str, *extra: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "pipelines", "run", "-q", "--seeds", str(tmp_path / "corpus"),
+                               "--enrich", "core", "--run-id", run_id, "--output", str(tmp_path / name), *extra],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == cli.EXIT_OK, done.stderr
+        assert done.stderr == ""
+
+    for run_id in ("first", "again"):  # the second run finds everything in the seen-index
+        run("one", run_id)
+        run("two", run_id, *two_workers)
+        written = _tables(tmp_path / "one")
+        assert _tables(tmp_path / "two") == written
+    assert written["articles"] and written["duplicates"]
+    counts = [json.loads((tmp_path / name / "_runs" / "again.json").read_text())["counts"] for name in ("one", "two")]
+    assert counts[0] == counts[1] and counts[0]["read"] == 150 == counts[0]["duplicates"]  # all seen before

@@ -190,7 +190,8 @@ def _serve(connection, suites: dict[str, dict[str, Any]]) -> None:
             return
         if request is None:  # done. Exit now: tearing down an interpreter with GX loaded takes ~0.5 s of
             # the run's wall time, and this process has nothing to save. multiprocessing's own exit
-            # finalizers still run (they release the semaphores GX's imports create).
+            # finalizers still run (they release the semaphores GX's imports create; private API, checked
+            # on Python 3.11: tests/test_validation_service.py fails with a leaked-semaphore warning without it).
             multiprocessing.util._run_finalizers()
             sys.stdout.flush()
             sys.stderr.flush()

@@ -123,20 +123,27 @@ class LookupIndexFn(beam.DoFn):
             raise ValueError(f"kind must be 'exact' or 'band', got {kind!r}")
         self.output, self.since, self.near, self.kind, self.band_shards = output, since, near, kind, band_shards
         self.repaired = Metrics.counter("seen_index", "repaired_files")
-        self._wanted = None  # (the side input object, its keys as an Arrow array)
+        self._wanted = None  # (the side input object, its keys as a set): built once per bundle
 
-    def _value_set(self, wanted) -> pa.Array:
+    def _key_set(self, wanted) -> frozenset[str]:
+        """The side input's keys as a set; its elements are keys or lists of keys."""
         if self._wanted is None or self._wanted[0] is not wanted:
-            self._wanted = (wanted, pa.array(sorted(set(wanted)), pa.string()))
+            keys: set[str] = set()
+            for item in wanted:
+                if isinstance(item, str):
+                    keys.add(item)
+                else:
+                    keys.update(item)
+            self._wanted = (wanted, frozenset(keys))
         return self._wanted[1]
 
     def process(self, readable: fileio.ReadableFile, wanted):
-        value_set = self._value_set(wanted)
-        if len(value_set) == 0:
+        keys = self._key_set(wanted)
+        if not keys:  # nothing to look up: the file is not even opened (nor repaired: a run with keys does it)
             return
         table = _open_index_table(readable, self.output, self.since, self.near, self.repaired,
                                   warn_incompatible=self.kind == "band")
-        found = matching_entries(table, self.kind, value_set)
+        found = matching_entries(table, self.kind, keys)
         if self.kind == "exact":
             for match, kind, article_id in zip(*(found[c].to_pylist() for c in ("match", "kind", "article_id"))):
                 yield match, (kind, article_id)
@@ -144,6 +151,9 @@ class LookupIndexFn(beam.DoFn):
             shards = self.band_shards
             for key, article_id, path in zip(*(found[c].to_pylist() for c in ("key", "article_id", "path"))):
                 yield band_shard(key, shards), ("old", key, article_id, path)
+
+    def finish_bundle(self):
+        self._wanted = None  # the runner keeps idle DoFns for a while: do not hold this run's keys
 
 
 class SeenIndex(NamedTuple):
@@ -330,9 +340,13 @@ class DropSeenClusters(beam.PTransform):
         unseen = exact[ARTICLES]
         shards = self.band_shards
         new_bands = unseen | "NewBands" >> beam.FlatMap(_new_band_shards, near, shards)
+        # The band lookup's side input derives from the exact lookup's output, which read the same
+        # files: the runner finishes LookupExact (and any repair of an unreadable file) first, and
+        # materialises ``files`` between the two (no fused cycle). Only the band keys of clusters
+        # no exact key matched are looked up, one list per cluster and shard.
         old_bands = files | "LookupBands" >> beam.ParDo(
             LookupIndexFn(self.output, since, near, "band", shards),
-            beam.pvalue.AsList(new_bands | "WantedBandKeys" >> beam.FlatMap(lambda entry: entry[1][2])))
+            beam.pvalue.AsList(new_bands | "WantedBandKeys" >> beam.Map(lambda entry: entry[1][2])))
         candidates = (
             (new_bands, old_bands)
             | "MergeBands" >> beam.Flatten()

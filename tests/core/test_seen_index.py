@@ -75,7 +75,6 @@ def test_text_band_keys_are_remembered_per_text_and_parameters():
 
 def test_matching_entries_keep_only_the_rows_a_run_asks_for():
     """The seen-index lookup in Arrow: exact rows by ``kind\\x1fkey``, band rows by key; nothing else."""
-    import pyarrow as pa
     import pytest
 
     from pipelines.core.seen_index import exact_entry_key, matching_entries, read_index_table
@@ -87,15 +86,15 @@ def test_matching_entries_keep_only_the_rows_a_run_asks_for():
     table, incompatible = read_index_table(io.BytesIO(index_bytes(rows, NearConfig())),
                                            INGESTED_AT - dt.timedelta(days=30), NearConfig())
     assert table.num_rows == len(rows) and not incompatible
-    wanted = pa.array([exact_entry_key("url", "https://a.example/1"), exact_entry_key("guid", "tag:x"),
-                       exact_entry_key("guid", "never-seen"), "0:ab"])
+    wanted = {exact_entry_key("url", "https://a.example/1"), exact_entry_key("guid", "tag:x"),
+              exact_entry_key("guid", "never-seen"), "0:ab"}
     exact = matching_entries(table, "exact", wanted)
     assert sorted(zip(exact["kind"].to_pylist(), exact["key"].to_pylist())) == [
         ("guid", "tag:x"), ("url", "https://a.example/1")]  # "0:ab" alone is no exact key
     assert set(exact["match"].to_pylist()) == {exact_entry_key("guid", "tag:x"),
                                                exact_entry_key("url", "https://a.example/1")}
-    bands = matching_entries(table, "band", pa.array(["0:ab", "9:ff", exact_entry_key("guid", "tag:x")]))
+    bands = matching_entries(table, "band", {"0:ab", "9:ff", exact_entry_key("guid", "tag:x")})
     assert list(zip(bands["kind"].to_pylist(), bands["key"].to_pylist())) == [("band", "0:ab")]
-    assert matching_entries(table, "band", pa.array([], pa.string())).num_rows == 0
+    assert matching_entries(table, "band", frozenset()).num_rows == 0
     with pytest.raises(ValueError, match="exact"):
         matching_entries(table, "near", wanted)

@@ -22,6 +22,7 @@ from pipelines.core.near_dedupe import NearConfig, pack_sketch, sketch
 from pipelines.core.normalize import normalize_article
 from pipelines.core.seen_index import INDEX_DIR, band_shard, cluster_keys, exact_entry_key, index_table
 from pipelines.transforms import DeduplicateArticles
+from pipelines.transforms import seen_index
 from pipelines.transforms.seen_index import LookupIndexFn, VerifyEarlierFileFn, open_seen_index
 
 NEAR = NearConfig()
@@ -95,8 +96,16 @@ def test_a_run_drops_what_the_index_holds_exactly_or_near_and_keeps_the_rest(ear
                               (ids["g-near"], story["article_id"], "near")]), label="dropped")
 
 
-def test_near_candidates_are_verified_once_per_file_with_each_sketch_once(earlier):
+def test_near_candidates_are_verified_once_per_file_with_each_sketch_once(earlier, monkeypatch):
     output, guided, story = earlier
+    unpacked = []
+
+    def counting_unpack(packed):
+        unpacked.append(packed)
+        return seen_index_unpack(packed)
+
+    seen_index_unpack = seen_index.unpack_sketch
+    monkeypatch.setattr(seen_index, "unpack_sketch", counting_unpack)
     fn = VerifyEarlierFileFn(str(output), NEAR)
     same = pack_sketch(sketch("new-1", BODY, NEAR))
     unrelated = pack_sketch(sketch("new-2", OTHER * 3 + " " + BODY[:200], NEAR))
@@ -107,5 +116,15 @@ def test_near_candidates_are_verified_once_per_file_with_each_sketch_once(earlie
     ])))
     assert [(cid, kind, old) for cid, (kind, old, _) in found] == [("new-1", "near", story["article_id"])]
     assert found[0][1][2] == pytest.approx(1.0)
+    assert sorted(unpacked, key=id) == sorted([same, unrelated], key=id)  # each new sketch once, pairs or not
     assert list(fn.process(("articles/missing.parquet", [("pair", "new-1", story["article_id"]),
                                                         ("sketch", "new-1", same)]))) == []
+
+
+def test_a_new_sketch_goes_to_every_file_its_candidates_are_in():
+    packed = pack_sketch(sketch("new-1", BODY, NEAR))
+    routed = list(seen_index._route_new_sketch(
+        ("new-1", {"sketch": [packed], "path": ["articles/b.parquet", "articles/a.parquet", "articles/b.parquet"]})))
+    assert routed == [("articles/a.parquet", ("sketch", "new-1", packed)),
+                      ("articles/b.parquet", ("sketch", "new-1", packed))]
+    assert list(seen_index._route_new_sketch(("short", {"sketch": [], "path": ["articles/a.parquet"]}))) == []
