@@ -36,7 +36,7 @@ from pipelines.core.dedupe import duplicate_rows
 from pipelines.core.near_dedupe import NearConfig, Sketch, pack_sketch, sketch, unpack_sketch, verify
 from pipelines.core.records import one_line, stable_hash
 from pipelines.core.seen_index import (
-    CORRUPT_DIR, INDEX_DIR, band_shard, best_match, exact_entry_key, exact_keys, index_table, matching_entries,
+    CORRUPT_DIR, INDEX_DIR, KeySet, band_shard, best_match, exact_entry_key, exact_keys, index_table, matching_entries,
     read_index_table, rebuild_index_rows, run_of_index_file, text_band_keys,
 )
 from pipelines.transforms.tags import ARTICLES, DUPLICATES
@@ -123,10 +123,10 @@ class LookupIndexFn(beam.DoFn):
             raise ValueError(f"kind must be 'exact' or 'band', got {kind!r}")
         self.output, self.since, self.near, self.kind, self.band_shards = output, since, near, kind, band_shards
         self.repaired = Metrics.counter("seen_index", "repaired_files")
-        self._wanted = None  # (the side input object, its keys as a set): built once per bundle
+        self._wanted = None  # (the side input object, its KeySet): built once per bundle
 
-    def _key_set(self, wanted) -> frozenset[str]:
-        """The side input's keys as a set; its elements are keys or lists of keys."""
+    def _key_set(self, wanted) -> KeySet:
+        """The side input's keys; its elements are keys or lists of keys."""
         if self._wanted is None or self._wanted[0] is not wanted:
             keys: set[str] = set()
             for item in wanted:
@@ -134,7 +134,7 @@ class LookupIndexFn(beam.DoFn):
                     keys.add(item)
                 else:
                     keys.update(item)
-            self._wanted = (wanted, frozenset(keys))
+            self._wanted = (wanted, KeySet(keys))
         return self._wanted[1]
 
     def process(self, readable: fileio.ReadableFile, wanted):

@@ -77,7 +77,7 @@ def test_matching_entries_keep_only_the_rows_a_run_asks_for():
     """The seen-index lookup in Arrow: exact rows by ``kind\\x1fkey``, band rows by key; nothing else."""
     import pytest
 
-    from pipelines.core.seen_index import exact_entry_key, matching_entries, read_index_table
+    from pipelines.core.seen_index import KeySet, exact_entry_key, matching_entries, read_index_table
 
     rows = [entry("guid", INGESTED_AT, "tag:x"), entry("url", INGESTED_AT, "https://a.example/1"),
             entry("content", INGESTED_AT, "0:ab"),  # an exact key that looks like a band key
@@ -86,15 +86,21 @@ def test_matching_entries_keep_only_the_rows_a_run_asks_for():
     table, incompatible = read_index_table(io.BytesIO(index_bytes(rows, NearConfig())),
                                            INGESTED_AT - dt.timedelta(days=30), NearConfig())
     assert table.num_rows == len(rows) and not incompatible
-    wanted = {exact_entry_key("url", "https://a.example/1"), exact_entry_key("guid", "tag:x"),
-              exact_entry_key("guid", "never-seen"), "0:ab"}
+    wanted = KeySet({exact_entry_key("url", "https://a.example/1"), exact_entry_key("guid", "tag:x"),
+                     exact_entry_key("guid", "never-seen"), "0:ab"})
     exact = matching_entries(table, "exact", wanted)
     assert sorted(zip(exact["kind"].to_pylist(), exact["key"].to_pylist())) == [
         ("guid", "tag:x"), ("url", "https://a.example/1")]  # "0:ab" alone is no exact key
     assert set(exact["match"].to_pylist()) == {exact_entry_key("guid", "tag:x"),
                                                exact_entry_key("url", "https://a.example/1")}
-    bands = matching_entries(table, "band", {"0:ab", "9:ff", exact_entry_key("guid", "tag:x")})
+    bands = matching_entries(table, "band", KeySet({"0:ab", "9:ff", exact_entry_key("guid", "tag:x")}))
     assert list(zip(bands["kind"].to_pylist(), bands["key"].to_pylist())) == [("band", "0:ab")]
-    assert matching_entries(table, "band", frozenset()).num_rows == 0
+    assert matching_entries(table, "band", KeySet([])).num_rows == 0
+    # both ways of matching (a set larger than the column, and a smaller one) give the same rows
+    many = KeySet([*wanted.keys, *(f"url\x1fhttps://absent.example/{n}" for n in range(2000))])
+    assert len(many) > table.num_rows
+    assert matching_entries(table, "exact", many).to_pylist() == exact.to_pylist()
+    few = KeySet(["0:ab"])
+    assert len(few) < 2 and matching_entries(table, "band", few).to_pylist() == bands.to_pylist()
     with pytest.raises(ValueError, match="exact"):
         matching_entries(table, "near", wanted)
