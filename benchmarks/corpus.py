@@ -11,7 +11,7 @@ stories written as files the CLI reads, ``feeds/*.rss|*.atom``, ``documents/*.tx
 ``feeds.yaml``, with known exact copies (tracking-parameter links, one guid in two feeds)
 and near copies; :func:`serve_corpus` serves them on 127.0.0.1.
 
-    .venv/bin/python -m benchmarks.corpus --records 1000 --out /tmp/corpus [--serve]
+    .venv/bin/python -m benchmarks.corpus --records 1000 --out /tmp/corpus [--seed 8 --story-prefix d1-] [--serve]
 """
 
 from __future__ import annotations
@@ -288,7 +288,14 @@ def _near_paragraphs(paragraphs: list[str], text: NewsText) -> list[str]:
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    """What :func:`news_corpus` generates; ``records`` counts feed entries plus documents."""
+    """What :func:`news_corpus` generates; ``records`` counts feed entries plus documents.
+
+    ``story_prefix`` goes in front of every generated id: the originals' ``story-N`` (in
+    their links, guids and the documents' ``url``) and the copies' record numbers (in the
+    repost and syndication guids and links). Two corpora with different prefixes share no
+    guid or link, so they can be fed to one output as different days' news
+    (``benchmarks/index_growth.py``); the default ``""`` writes what it always did.
+    """
 
     records: int = 1000
     entries_per_feed: int = 50
@@ -298,6 +305,7 @@ class CorpusSpec:
     near_rate: float = 0.10  # near copy: copy-edited, trimmed, re-datelined or boilerplate added
     atom_share: float = 0.25  # share of feeds written as Atom 1.0 (the rest RSS 2.0)
     seed: int = 7
+    story_prefix: str = ""  # in front of every generated id (story-N, copy N): no exact key shared across prefixes
 
     def __post_init__(self) -> None:
         if self.records < 1 or self.entries_per_feed < 1:
@@ -307,6 +315,8 @@ class CorpusSpec:
             raise ValueError("rates and shares must be in [0, 1]")
         if self.tracking_rate + self.guid_rate + self.near_rate > 0.9:
             raise ValueError("at most 90% of the records can be copies")
+        if not re.fullmatch(r"[A-Za-z0-9._-]*", self.story_prefix):
+            raise ValueError("story_prefix may hold only letters, digits, '.', '_' and '-' (it goes into URLs)")
 
     @property
     def documents(self) -> int:
@@ -339,6 +349,7 @@ def news_corpus(spec: CorpusSpec) -> Corpus:
     """
     rng = random.Random(spec.seed)
     text = NewsText(rng)
+    prefix = spec.story_prefix
     start = dt.datetime(2026, 1, 5, 6, 0, tzinfo=dt.timezone.utc)
     feeds: list[list[dict]] = [[] for _ in range(spec.feeds)]
     documents: list[dict] = []
@@ -362,8 +373,9 @@ def news_corpus(spec: CorpusSpec) -> Corpus:
             outlet = rng.choice(OUTLETS)
             story = {
                 "story": story_id, "copy": None, "title": text.headline(), "paragraphs": text.paragraphs(),
-                "link": f"https://www.{outlet.lower().replace(' ', '')}.example/{published:%Y/%m/%d}/story-{story_id}",
-                "guid": f"tag:{outlet.lower().replace(' ', '')}.example,2026:story-{story_id}",
+                "link": f"https://www.{outlet.lower().replace(' ', '')}.example/{published:%Y/%m/%d}/"
+                        f"{prefix}story-{story_id}",
+                "guid": f"tag:{outlet.lower().replace(' ', '')}.example,2026:{prefix}story-{story_id}",
                 "published": published, "author": text.person(), "category": rng.choice(NOUNS).capitalize(),
                 "source": outlet, "feed": feed,
             }
@@ -374,13 +386,13 @@ def news_corpus(spec: CorpusSpec) -> Corpus:
                 copy = "tracking"
             story = dict(source, copy=copy, feed=feed)
             if copy == "tracking":
-                story.update(link=source["link"] + TRACKING, guid=f"tag:bench-repost.example,2026:{index}",
+                story.update(link=source["link"] + TRACKING, guid=f"tag:bench-repost.example,2026:{prefix}{index}",
                              published=source["published"] + dt.timedelta(minutes=rng.randint(5, 600)))
             elif copy == "near":
                 outlet = rng.choice(OUTLETS)
                 story.update(paragraphs=_near_paragraphs(source["paragraphs"], text), source=outlet,
-                             link=f"https://syndication.example/{outlet.lower().replace(' ', '-')}/{index}",
-                             guid=f"tag:syndication.example,2026:{index}", author=text.person(),
+                             link=f"https://syndication.example/{outlet.lower().replace(' ', '-')}/{prefix}{index}",
+                             guid=f"tag:syndication.example,2026:{prefix}{index}", author=text.person(),
                              published=source["published"] + dt.timedelta(minutes=rng.randint(5, 600)))
             truth[copy] += 1
         if kind == "document":
@@ -481,7 +493,10 @@ def write_corpus(spec: CorpusSpec, root: str | os.PathLike) -> dict:
         (root / "documents" / f"{number:06d}.txt").write_text(
             document_text(story, with_url=rng.random() < 0.8 or story["copy"] == "tracking"), encoding="utf-8")
     (root / "feeds.yaml").write_text("feeds:\n" + "".join(f"  - {name}\n" for name in names), encoding="utf-8")
-    description = {"spec": asdict(spec), "feeds": len(names), "feed_entries": spec.feed_entries,
+    spec_fields = asdict(spec)
+    if not spec.story_prefix:  # the default: corpus.json as it was before there was a prefix
+        del spec_fields["story_prefix"]
+    description = {"spec": spec_fields, "feeds": len(names), "feed_entries": spec.feed_entries,
                    "documents": spec.documents, "truth": corpus.truth,
                    "bytes": sum(p.stat().st_size for p in root.rglob("*") if p.is_file())}
     (root / "corpus.json").write_text(json.dumps(description, indent=2), encoding="utf-8")
