@@ -85,6 +85,11 @@ def _tree_rss(process: psutil.Process) -> int:
     return total
 
 
+def child_env() -> dict[str, str]:
+    """The environment of every measured process: this checkout first, no GX analytics."""
+    return {**os.environ, "GX_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)}
+
+
 def measure(command: list[str], log_dir: Path, name: str, env: dict[str, str]) -> dict:
     """Run ``command`` once; wall time, exit code, peak RSS (wait4 and sampled tree), load."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -500,7 +505,7 @@ def main(argv=None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     args.results.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GX_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)}
+    env = child_env()
     configs = [c for c in CONFIGS if c in args.configs]
 
     def spec(records: int) -> CorpusSpec:

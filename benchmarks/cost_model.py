@@ -169,6 +169,20 @@ def _split(outputs: Iterable[Any]) -> tuple[list, dict[str, list]]:
     return main, tagged
 
 
+def _timed(process, elements: Iterable[Any], step: str, add) -> tuple[list, dict[str, list]]:
+    """Every element through ``process`` (a DoFn's), each call timed under ``step``: the main
+    outputs of all calls and their tagged outputs (``{tag: values}``)."""
+    main, tagged = [], {}
+    for element in elements:
+        start = time.perf_counter()
+        out, tags = _split(process(element))
+        add(step, start)
+        main += out
+        for tag, values in tags.items():
+            tagged.setdefault(tag, []).extend(values)
+    return main, tagged
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -300,13 +314,8 @@ def model_pass(ctx: Context) -> tuple[Timer, dict[str, int], list[dict]]:
 
     # Normalize.
     normalize = NormalizeFn(ctx.run_id, ctx.started_at)
-    rows = []
-    for raw in raws:
-        start = time.perf_counter()
-        out, tagged = _split(normalize.process(raw))
-        add("normalize", start)
-        rows += out
-        rejects += tagged.get(REJECTS, [])
+    rows, tagged = _timed(normalize.process, raws, "normalize", add)
+    rejects += tagged.get(REJECTS, [])
     counts["normalized"] = len(rows)
     counts["normalize_rejects"] = len(raws) - len(rows)
 
@@ -315,14 +324,8 @@ def model_pass(ctx: Context) -> tuple[Timer, dict[str, int], list[dict]]:
     clusters = [(row, []) for row in rows]
     add("dedup_merge", start)
     for method in METHODS:
-        key_fn = KeyClusterFn(method)
-        keyed, unkeyed = [], []
-        for cluster in clusters:
-            start = time.perf_counter()
-            out, tagged = _split(key_fn.process(cluster))
-            add("dedup_keys", start)
-            keyed += out
-            unkeyed += tagged.get(_UNKEYED, [])
+        keyed, tagged = _timed(KeyClusterFn(method).process, clusters, "dedup_keys", add)
+        unkeyed = tagged.get(_UNKEYED, [])
         start = time.perf_counter()
         groups: dict[str, list] = {}
         for key, cluster in keyed:
@@ -332,38 +335,21 @@ def model_pass(ctx: Context) -> tuple[Timer, dict[str, int], list[dict]]:
     if NEAR is not None:
         clusters = _near_pass(clusters, timer)
 
-    emit = EmitClusterFn()
-    kept, duplicates = [], []
-    for cluster in clusters:
-        start = time.perf_counter()
-        out, tagged = _split(emit.process(cluster))
-        add("emit_clusters", start)
-        kept += out
-        duplicates += tagged.get(DUPLICATES, [])
+    kept, tagged = _timed(EmitClusterFn().process, clusters, "emit_clusters", add)
+    duplicates = tagged.get(DUPLICATES, [])
     counts["kept"] = len(kept)
     counts["duplicates_found"] = len(duplicates)
 
     # Enrich (core profile).
-    enriched = []
-    for row in kept:
-        start = time.perf_counter()
-        out, tagged = _split(ctx.enrich_fn.process(row))
-        add("enrich_core", start)
-        enriched += out
-        rejects += tagged.get(REJECTS, [])
+    enriched, tagged = _timed(ctx.enrich_fn.process, kept, "enrich_core", add)
+    rejects += tagged.get(REJECTS, [])
     counts["enrich_rejects"] = len(kept) - len(enriched)
 
     # CheckRows on articles and on duplicates.
     checked: dict[str, list] = {}
     for table, table_rows in (("articles", enriched), ("duplicates", duplicates)):
-        check = CheckRowFn(table)
-        checked[table] = []
-        for row in table_rows:
-            start = time.perf_counter()
-            out, tagged = _split(check.process(row))
-            add("check_rows", start)
-            checked[table] += out
-            rejects += tagged.get(REJECTS, [])
+        checked[table], tagged = _timed(CheckRowFn(table).process, table_rows, "check_rows", add)
+        rejects += tagged.get(REJECTS, [])
         counts[f"{table}_check_rejects"] = len(table_rows) - len(checked[table])
 
     # RejectRows.
@@ -482,14 +468,10 @@ def full_enrichment(kept: list[dict], articles: int, repeat: int) -> dict:
 
 # --- fresh processes: the floor and the start-up ----------------------------------------------------------
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "GX_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)}
-
-
 def floor_process(corpus: Path, description: dict, work: Path, label: str) -> dict:
     """``baselines.py floor`` on the corpus, a fresh process timed as ``bench.py`` does."""
     cmd = bench.command("floor", bench.Corpus(corpus, description), work / "floor-out", [])
-    result = bench.measure(cmd, work / "logs", label, _env())
+    result = bench.measure(cmd, work / "logs", label, bench.child_env())
     with contextlib.suppress(ValueError, IndexError):
         result["counts"] = json.loads(result["stdout_tail"].strip().splitlines()[-1])
     if result["exit_code"] != 0 or result.get("counts", {}).get("read") != description["records"]:
@@ -516,7 +498,7 @@ def measure_startup(profile: str, repeat: int, work: Path) -> dict:
         output = work / f"startup-out-{profile}-{index}"
         shutil.rmtree(output, ignore_errors=True)
         cmd = bench.command(profile, bench.Corpus(root, description), output, [])
-        result = bench.measure(cmd, work / "logs", f"startup-{profile}-{index}", _env())
+        result = bench.measure(cmd, work / "logs", f"startup-{profile}-{index}", bench.child_env())
         manifest = bench._manifest(output)
         if result["exit_code"] != 0 or not manifest or (manifest.get("counts") or {}).get("read") != 1:
             raise RuntimeError(f"start-up run ({profile}) failed: exit {result['exit_code']} "

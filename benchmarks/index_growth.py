@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench import BIN, MB, RESULTS, machine_info, measure  # noqa: E402
+from benchmarks.bench import BIN, MB, RESULTS, child_env, machine_info, measure  # noqa: E402
 from benchmarks.corpus import CorpusSpec, write_corpus  # noqa: E402
 
 FIRST_SEED = 7
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     json_path = args.out_json or RESULTS / f"index-growth-{stamp}.json"
-    env = {**os.environ, "GX_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)}
+    env = child_env()
     argv_ = sys.argv[1:] if argv is None else list(argv)
     report = {"harness": "benchmarks/index_growth.py",
               "command": [sys.executable, "-m", "benchmarks.index_growth", *argv_],
