@@ -19,6 +19,8 @@ from typing import Sequence
 
 from pipelines.worker import is_worker_notice
 
+_RELAY = "apache_beam.runners.portability.local_job_service"
+
 
 class _DropNoise(logging.Filter):
     """Keeps the terminal readable: no warning about optional Google Cloud clients, and no
@@ -26,10 +28,10 @@ class _DropNoise(logging.Filter):
     line; ``--verbose`` shows everything)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("apitools not found"):
+        # Beam's import warns on the root logger ("apitools not found"); the runner relays the routine
+        # notices of multi-process workers (pipelines/worker.py).
+        if record.name in ("root", _RELAY) and is_worker_notice(record.getMessage()):
             return False
-        if record.name == "apache_beam.runners.portability.local_job_service" and is_worker_notice(record.getMessage()):
-            return False  # a multi-process worker's routine notice, relayed by the runner (pipelines/worker.py)
         return not (record.name.startswith("apache_beam") and record.levelno >= logging.ERROR)
 
 

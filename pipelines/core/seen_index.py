@@ -135,12 +135,6 @@ def read_index_table(handle, since: dt.datetime, near: NearConfig | None) -> tup
     return table.filter(keep), bool(fingerprint) and near is not None and not compatible
 
 
-def read_index_file(handle, since: dt.datetime, near: NearConfig | None) -> tuple[list[dict[str, Any]], bool]:
-    """:func:`read_index_table` as a list of row dicts."""
-    table, incompatible = read_index_table(handle, since, near)
-    return table.to_pylist(), incompatible
-
-
 def exact_entry_key(kind: str, key: str) -> str:
     """How exact keys are matched between a run and the index: ``"<kind>\\x1f<key>"``."""
     return f"{kind}\x1f{key}"

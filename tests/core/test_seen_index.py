@@ -8,7 +8,7 @@ from conftest import INGESTED_AT, RUN_ID, SEED_DOCUMENT, raw_article
 from pipelines.core.batches import parquet_bytes
 from pipelines.core.near_dedupe import NearConfig
 from pipelines.core.normalize import normalize_article
-from pipelines.core.seen_index import best_match, cluster_keys, exact_keys, index_table, read_index_file
+from pipelines.core.seen_index import best_match, cluster_keys, exact_keys, index_table, read_index_table
 
 BODY = SEED_DOCUMENT.read_text(encoding="utf-8").split("\n", 1)[1]
 
@@ -53,10 +53,10 @@ def test_index_file_roundtrip_applies_retention_and_near_parameters():
     data = index_bytes([entry("url", INGESTED_AT), entry("url", old, "old"), entry("band", INGESTED_AT, "0:ab")],
                        NearConfig())
     assert pq.read_schema(io.BytesIO(data)).equals(schemas.SEEN_SCHEMA, check_metadata=False)
-    rows, incompatible = read_index_file(io.BytesIO(data), INGESTED_AT - dt.timedelta(days=30), NearConfig())
-    assert [(r["kind"], r["key"]) for r in rows] == [("url", "k"), ("band", "0:ab")] and not incompatible
-    rows, incompatible = read_index_file(io.BytesIO(data), old, NearConfig(bands=20))
-    assert [r["kind"] for r in rows] == ["url", "url"] and incompatible  # band keys of other parameters are useless
+    table, incompatible = read_index_table(io.BytesIO(data), INGESTED_AT - dt.timedelta(days=30), NearConfig())
+    assert [(r["kind"], r["key"]) for r in table.to_pylist()] == [("url", "k"), ("band", "0:ab")] and not incompatible
+    table, incompatible = read_index_table(io.BytesIO(data), old, NearConfig(bands=20))
+    assert [r["kind"] for r in table.to_pylist()] == ["url", "url"] and incompatible  # band keys of other parameters are useless
 
 
 def test_text_band_keys_are_remembered_per_text_and_parameters():
