@@ -11,9 +11,9 @@ pipelines.runners.DaskRunner --dask_client_address <scheduler>``. Without
 ``--dask_client_address``/``--dask_scheduler_file`` a ``distributed.LocalCluster`` with one
 single-threaded worker process per core is started for the run.
 
-Why a runner class of our own: Beam 2.77's ``apache_beam.runners.dask.dask_runner.DaskRunner``
-translates a pipeline into ``dask.bag`` operations, but (found by running it, see
-``tests/test_dask.py``):
+Why a runner class of our own: Beam's ``apache_beam.runners.dask.dask_runner.DaskRunner``
+translates a pipeline into ``dask.bag`` operations, but (found by running 2.77, see
+``tests/test_dask.py``; 2.78 fixes the ``finish_bundle`` point only):
 
 - a ParDo with several outputs (``with_outputs``, ``TaggedOutput``, ``with_exception_handling``,
   ``Partition``) hands *every* output to each consumer: rejects and articles mix;

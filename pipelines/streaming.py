@@ -13,7 +13,7 @@
 
 How the driver runs it. The graph is a streaming graph (unbounded tick source, fixed
 windows, state and event-time timers); a runner with real streaming runs it as one
-pipeline. Beam 2.77's local runners cannot: the streaming bundle-based DirectRunner cannot
+pipeline. Beam's local runners (2.77 and 2.78) cannot: the streaming bundle-based DirectRunner cannot
 expand a splittable DoFn (PeriodicImpulse fails with "_GroupByKeyOnly was not replaced as
 expected"), and the FnApiRunner (the DirectRunner's choice when Prism cannot be fetched)
 runs the tick source to its end before any window fires. So on the DirectRunner

@@ -32,12 +32,13 @@ from pipelines.core.near_dedupe import (
 )
 from pipelines.core.seen_index import band_shard, cluster_keys, text_band_keys
 from pipelines.transforms.seen_index import DropSeenClusters
-from pipelines.transforms.tags import ARTICLES, DUPLICATES
+from pipelines.transforms.tags import ARTICLES, DUPLICATES, Cluster, Row
 
 _UNKEYED = "unkeyed"
 
 
-@beam.typehints.with_output_types(Tuple[str, Any])
+@beam.typehints.with_input_types(Cluster)
+@beam.typehints.with_output_types(Tuple[str, Cluster], unkeyed=Cluster)
 class KeyClusterFn(beam.DoFn):
     def __init__(self, method: str) -> None:
         self.method = method
@@ -50,6 +51,8 @@ class KeyClusterFn(beam.DoFn):
             yield key, cluster
 
 
+@beam.typehints.with_input_types(Cluster)
+@beam.typehints.with_output_types(Row, duplicates=Row)
 class EmitClusterFn(beam.DoFn):
     def process(self, cluster):
         yield kept_row(cluster)
@@ -179,6 +182,8 @@ def _assign(edges):
 _ROUTED = "routed"
 
 
+@beam.typehints.with_input_types(Cluster, Any)
+@beam.typehints.with_output_types(Cluster, routed=Tuple[str, Tuple[str, Cluster, Any]])
 class RouteToLeaderFn(beam.DoFn):
     """Cluster -> itself when no near match involves it (most do not: no shuffle for them), else
     ``(leader, (role, cluster, score))`` on the ``routed`` output for GroupByLeader."""

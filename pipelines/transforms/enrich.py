@@ -15,18 +15,22 @@ batch). A batch that fails is retried row by row, so only the bad row is rejecte
 
 from __future__ import annotations
 
+from typing import List
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines.core.enrich import enrich_core, enrich_full, load_model
 from pipelines.core.language import identifier
-from pipelines.core.records import stage_error
-from pipelines.transforms.tags import ARTICLES, REJECTS
+from pipelines.core.records import Reject, stage_error
+from pipelines.transforms.tags import ARTICLES, REJECTS, Row
 
 STAGE = "enrich"
 PROFILES = ("core", "full")
 
 
+@beam.typehints.with_input_types(Row)
+@beam.typehints.with_output_types(Row, rejects=Reject)
 class EnrichCoreFn(beam.DoFn):
     def setup(self) -> None:
         identifier()  # load the language model once per worker, not on the first record
@@ -38,6 +42,8 @@ class EnrichCoreFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REJECTS, stage_error(STAGE, row, exc))
 
 
+@beam.typehints.with_input_types(List[Row])
+@beam.typehints.with_output_types(Row, rejects=Reject)
 class EnrichFullFn(beam.DoFn):
     def __init__(self) -> None:
         self.rows_enriched = Metrics.counter(STAGE, "rows")

@@ -15,9 +15,12 @@ from apache_beam.metrics import Metrics
 
 from pipelines.core import records as r
 from pipelines.core.normalize import STAGE, normalize_article
-from pipelines.transforms.tags import ARTICLES, REJECTS
+from pipelines.core.records import Reject
+from pipelines.transforms.tags import ARTICLES, REJECTS, Row
 
 
+@beam.typehints.with_input_types(Row)
+@beam.typehints.with_output_types(Row, rejects=Reject)
 class NormalizeFn(beam.DoFn):
     def __init__(self, run_id: str, ingested_at: dt.datetime) -> None:
         self.run_id = run_id

@@ -20,12 +20,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.core import records as r
 from pipelines.core.documents import STAGE, parse_document
-from pipelines.transforms.tags import ARTICLES, REJECTS
+from pipelines.transforms.tags import ARTICLES, REJECTS, Row
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 LOG = logging.getLogger("news_ingest")
 
 
+@beam.typehints.with_input_types(fileio.ReadableFile)
+@beam.typehints.with_output_types(Row, rejects=r.Reject)
 class ParseDocumentFn(beam.DoFn):
     def process(self, readable: fileio.ReadableFile):
         path = readable.metadata.path

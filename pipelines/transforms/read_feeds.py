@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Sequence
+from typing import Any, Dict, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -42,7 +42,8 @@ from pipelines.core.feeds import (
     FEED_COUNTERS, STAGE, STATUS_BOZO, STATUS_ERROR, STATUS_OK, feed_counts, update_host_feeds,
 )
 from pipelines.core.fetch import FetchPolicy, host_key, make_session
-from pipelines.transforms.tags import ARTICLES, REJECTS, REPORTS
+from pipelines.core.records import Reject
+from pipelines.transforms.tags import ARTICLES, REJECTS, REPORTS, Row
 
 LOG = logging.getLogger("news_ingest")
 
@@ -83,6 +84,7 @@ def read_feed_counters(result) -> dict[str, int]:
     return counts
 
 
+@beam.typehints.with_output_types(Row, rejects=Reject, reports=Dict[str, Any], states=FeedState)
 class FetchHostFeedsFn(beam.DoFn):
     """(host key, that host's feeds) -> articles, rejects, reports, states; one host at a time."""
 

@@ -37,7 +37,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -60,11 +60,11 @@ from pipelines.core.feeds import update_host_feeds
 from pipelines.core.fetch import FetchPolicy, host_key, make_session
 from pipelines.core.manifest import STATUS_OK, STATUS_QUARANTINED, build_manifest, commit_renames
 from pipelines.core.near_dedupe import NearConfig, band_keys, sketch, verify
-from pipelines.core.records import stable_hash
+from pipelines.core.records import Reject, stable_hash
 from pipelines.core.seen_index import INDEX_DIR, exact_keys, index_table
 from pipelines.transforms.read_feeds import log_feed_report
 from pipelines.transforms.seen_index import split_seen
-from pipelines.transforms.tags import ARTICLES, DUPLICATES, REJECTS, REPORTS
+from pipelines.transforms.tags import ARTICLES, DUPLICATES, REJECTS, REPORTS, Row
 
 LOG = logging.getLogger("news_ingest")
 STATES = "states"
@@ -172,6 +172,8 @@ class TickSource(beam.PTransform):
 
 # --- polling -------------------------------------------------------------------------------------------
 
+@beam.typehints.with_input_types(float)
+@beam.typehints.with_output_types(Row, rejects=Reject, reports=Dict[str, Any], states=FeedState)
 class PollFeedsFn(beam.DoFn):
     """tick -> the due feeds' entries, rejects, reports and next states (``core.feeds``).
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from typing import Any
+
 import apache_beam as beam
 
 import schemas
 from pipelines.core import records as r
-from pipelines.core.batches import make_batches, partition_of, shard_of
+from pipelines.core.batches import RowBatch, make_batches, partition_of, shard_of
 from pipelines.core.normalize import FUTURE_TOLERANCE
 from pipelines.core.validation import load_suite_json, validator_for
-from pipelines.transforms.tags import QUARANTINED, REJECTS, ROWS, VALID
+from pipelines.transforms.tags import QUARANTINED, REJECTS, ROWS, VALID, CheckedBatch, Row
 
 STAGE = "validate"
 DEFAULT_BATCH_SIZE = 10_000
@@ -32,6 +34,8 @@ DEFAULT_SHARDS = 2
 LOG = logging.getLogger("news_ingest")
 
 
+@beam.typehints.with_input_types(Row)
+@beam.typehints.with_output_types(Row, rejects=r.Reject)
 class CheckRowFn(beam.DoFn):
     def __init__(self, table: str) -> None:
         self.table = table
@@ -79,6 +83,8 @@ class BatchRows(beam.PTransform):
         )
 
 
+@beam.typehints.with_input_types(RowBatch)
+@beam.typehints.with_output_types(Any, valid=CheckedBatch, quarantined=CheckedBatch)
 class ValidateBatchFn(beam.DoFn):
     def __init__(self, table: str, suite_json: dict) -> None:
         self.table = table

@@ -28,11 +28,13 @@ from apache_beam.transforms.window import IntervalWindow
 from pipelines import storage
 from pipelines.core.batches import parquet_bytes
 from pipelines.core.manifest import COUNT_OF_DESTINATION, file_record
-from pipelines.transforms.tags import FILES, LOCATIONS
+from pipelines.transforms.tags import FILES, LOCATIONS, CheckedBatch, FileRecord, Location
 
 LOG = logging.getLogger("news_ingest")
 
 
+@beam.typehints.with_input_types(CheckedBatch)
+@beam.typehints.with_output_types(FileRecord, locations=Location)
 class WriteBatchFn(beam.DoFn):
     def __init__(self, output: str, run_id: str, destination: str) -> None:
         self.output, self.run_id, self.destination = output, run_id, destination
