@@ -100,7 +100,8 @@ def parse_opml(data: str | bytes, base_dir: str, name: str = "feed list") -> lis
         if "xmlurl" not in attributes:
             continue  # a folder
         index += 1
-        trail, node = [], outline
+        trail: list[str] = []
+        node: ElementTree.Element | None = outline
         while node is not None and node is not body:
             trail.append(" ".join((node.get("title") or node.get("text") or "").split())[:60] or "?")
             node = parents.get(node)

@@ -296,10 +296,14 @@ def parse_feed(source: FeedSource, data: bytes, content_type: str | None = None,
         return failed_feed(source, r.FEED_MALFORMED,
                            f"not a feed{served}: {bozo or 'no RSS/Atom root element'}", data)
     source_name = source.name or (parsed.feed.get("title") or "").strip() or None
-    entries, rejects = [], []
+    entries: list[dict[str, Any]] = []
+    rejects: list[r.Reject] = []
     for entry in parsed.entries:
         raw = _entry_to_raw(entry, source, source_name, base or _base_url(parsed.feed.get("link")))
-        (rejects if isinstance(raw, r.Reject) else entries).append(raw)
+        if isinstance(raw, r.Reject):
+            rejects.append(raw)
+        else:
+            entries.append(raw)
     count = len(parsed.entries)
     report = feed_report(source, STATUS_BOZO if bozo else STATUS_OK, bytes=len(data), entries=count,
                          new_entries=count, bozo=bozo, format=parsed.get("version") or None,
@@ -365,6 +369,8 @@ def update_feed(source: FeedSource, previous: FeedState | None, now: dt.datetime
         return _skipped(source, previous)
     try:
         if remote:
+            if session is None:  # reported like any other failure, below
+                raise ValueError(f"no HTTP session to fetch {source.location}")
             with pacer or HostPacer(0):
                 fetched = fetch_url(session, source.location, policy,
                                     etag=previous.etag if previous else None,
@@ -380,7 +386,8 @@ def update_feed(source: FeedSource, previous: FeedState | None, now: dt.datetime
     redirected = fetched.final_url if fetched.final_url not in (None, source.location) else None
     http = {"http_status": fetched.http_status, "content_type": fetched.content_type, "final_url": redirected}
     body_hash = hashlib.sha256(fetched.body).hexdigest() if fetched.body is not None else None
-    if fetched.body is None or (remote and previous is not None and previous.body_hash == body_hash):
+    if fetched.body is None or body_hash is None or (  # body_hash is None just when the body is
+            remote and previous is not None and previous.body_hash == body_hash):
         state = after_not_modified(previous, source.location, now, schedule, status=STATUS_NOT_MODIFIED,
                                    http_status=fetched.http_status, etag=fetched.etag,
                                    last_modified=fetched.last_modified)

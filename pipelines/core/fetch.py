@@ -217,7 +217,8 @@ def _is_timeout(exc: requests.RequestException) -> bool:
 
 def _read_body(raw, url: str, limit: int, deadline_at: float, deadline: float,
                clock: Callable[[], float]) -> bytes:
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         if clock() > deadline_at:
             raise FetchError(r.FEED_TIMEOUT, f"no complete response from {url} within {deadline:g}s")

@@ -272,7 +272,9 @@ def geocode_dateline(location: str | None, qualifier: str | None = None
     province as the place, a town too small for the data set, namesakes all in one
     country); ``(None, None, None)`` when there is no place or it is unknown or ambiguous.
     """
-    key = place_key(location or "")
+    if location is None:
+        return None, None, None
+    key = place_key(location)
     if not key or key in _AMBIGUOUS_PLACES:
         return None, None, None
     region = _qualifier_region(qualifier)

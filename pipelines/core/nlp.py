@@ -470,9 +470,9 @@ def _untagged_surnames(text: str, mentions: list[Mention], surnames: set[str]) -
     return found
 
 
-def _org_countries(names: Iterable[str]) -> set[str | None]:
+def _org_countries(names: Iterable[str]) -> set[str]:
     """Countries named at the start of organisations: "U.S. Federal Reserve" -> US."""
-    found = set()
+    found: set[str] = set()
     for name in names:
         words = name.split()
         for size in (2, 1):
@@ -557,8 +557,8 @@ def extract_quotes(text: str, mentions: list[Mention], canonical: dict[str, str]
             lead_in = text[sent_start:start]
             in_sentence = [m for m in persons if sent_start <= m.start and m.end <= start
                            and not any(s <= m.start < e for s, e in quote_spans)]
-            if in_sentence and _BEFORE_VERB_RE.search(lead_in):
-                verb_at = sent_start + _BEFORE_VERB_RE.search(lead_in).start()
+            if in_sentence and (before := _BEFORE_VERB_RE.search(lead_in)):
+                verb_at = sent_start + before.start()
                 last = in_sentence[-1]
                 if last.end <= verb_at and verb_at - last.end <= MAX_ATTRIBUTION_GAP:
                     speaker = last
@@ -668,7 +668,8 @@ def _yake_unguarded(extractor, text: str) -> list[tuple[str, float]]:
                         right_of[tid] = right_of.get(tid, 0.0) + 1.0
                         term[6][left] = term[6].get(left, 0.0) + 1.0
             # Candidates: the word alone, then with each of the n - 1 words before it.
-            kw, tags, ids = word, tag, (tid,)
+            ids: tuple[int, ...] = (tid,)
+            kw, tags = word, tag
             edge_stopword = term[4]
             for back in range(n):
                 if back:
@@ -814,10 +815,9 @@ def _analysis(doc, models: Models) -> Analysis:
     person_map = _canonical_map(persons)
     org_map = _canonical_map(orgs)
     places = [m.name for m in mentions if m.label in {"GPE", "LOC"}]
-    countries = {geo.place_country(name) for name in places}
-    countries |= {geo.demonym_country(m.name) for m in mentions if m.label == "NORP"}
-    countries |= _org_countries(orgs)
-    countries.discard(None)
+    named = {geo.place_country(name) for name in places}
+    named |= {geo.demonym_country(m.name) for m in mentions if m.label == "NORP"}
+    countries = {country for country in named if country is not None} | _org_countries(orgs)
     return Analysis(
         persons=_distinct(person_map.get(n, n) for n in persons),
         organizations=_distinct(org_map.get(n, n) for n in orgs),

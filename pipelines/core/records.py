@@ -69,9 +69,9 @@ class Reject:
 
     def to_row(self, run_id: str, ingested_at: dt.datetime) -> dict[str, Any]:
         payload = self.payload
-        truncated = payload is not None and len(payload) > PAYLOAD_CAP
-        if truncated:
-            payload = payload[:PAYLOAD_CAP]
+        truncated = False
+        if payload is not None and len(payload) > PAYLOAD_CAP:
+            payload, truncated = payload[:PAYLOAD_CAP], True
         key = "\x1f".join([self.stage, self.reason, self.source, self.guid or ""])
         digest = hashlib.sha256(key.encode() + b"\x1f" + (payload or b""))
         return {

@@ -78,8 +78,9 @@ def text_band_keys(article_id: str, body: str, near: NearConfig, found: Sketch |
     """
     digest = hashlib.blake2b(body.encode("utf-8", "surrogatepass"), digest_size=16).digest()
     key = (article_id, digest, near)
-    packed = _BAND_KEYS.get(key, _MISSING)
-    if packed is _MISSING:
+    try:
+        packed = _BAND_KEYS[key]
+    except KeyError:
         found = found if found is not None else sketch(article_id, body, near)
         keys = band_keys(found.shingles, near) if found is not None else None
         if len(_BAND_KEYS) >= BAND_KEY_CACHE_SIZE:
@@ -87,9 +88,6 @@ def text_band_keys(article_id: str, body: str, near: NearConfig, found: Sketch |
         _BAND_KEYS[key] = _pack_keys(keys) if keys is not None else None
         return keys
     return _unpack_keys(packed) if packed is not None else None
-
-
-_MISSING = object()
 
 
 def cluster_keys(cluster: Cluster, near: NearConfig | None) -> list[tuple[str, str]]:
@@ -234,7 +232,7 @@ def rebuild_index_rows(output: str, run_id: str, near: NearConfig | None) -> lis
             guid_key = dedup_key({**row, "canonical_url": None, "published_at": None}, "guid") \
                 if row.get("guid") else None
             url_key = canonical_url(row["url"]) if row.get("url") else None
-            for kind, key in (("guid", guid_key), ("url", url_key)):
-                if key:
-                    add(kind, key, row["canonical_id"], kept, row["ingested_at"])
+            for kind, copy_key in (("guid", guid_key), ("url", url_key)):
+                if copy_key:
+                    add(kind, copy_key, row["canonical_id"], kept, row["ingested_at"])
     return sorted(entries.values(), key=lambda r: (r["kind"], r["key"], r["article_id"]))

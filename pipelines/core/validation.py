@@ -57,6 +57,8 @@ class BatchValidator:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         if suite_json is None:
+            if suites_dir is None:  # as Path(None) did, with a clearer message
+                raise TypeError("BatchValidator needs suites_dir or suite_json")
             suite_json = load_suite_json(suites_dir, table)
         self._context = gx.get_context(mode="ephemeral")
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -192,7 +194,7 @@ def _serve(connection, suites: dict[str, dict[str, Any]]) -> None:
             # the run's wall time, and this process has nothing to save. multiprocessing's own exit
             # finalizers still run (they release the semaphores GX's imports create; private API, checked
             # on Python 3.11: tests/test_validation_service.py fails with a leaked-semaphore warning without it).
-            multiprocessing.util._run_finalizers()
+            multiprocessing.util._run_finalizers()  # type: ignore[attr-defined]  # private, not in typeshed
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
