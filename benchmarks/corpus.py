@@ -101,14 +101,8 @@ def articles(count: int, seed: int = 7, near_rate: float = 0.15, exact_rate: flo
 # enough that unrelated stories share few 3-word shingles, as real different stories do.
 
 
-FIRST_NAMES = ("Amina Carlos Elena Hiroshi Fatima David Ingrid Kwame Lucia Mehmet Nadia Oscar Priya Rafael "
-               "Sofia Tomasz Yusuf Zara Anders Beatriz Chen Dmitri Esther Farid Grace Hassan Irene Javier "
-               "Keiko Lars Maria Nikolai Olga Pedro Rania Samuel Tariq Ursula Viktor Wei Adaeze Bruno "
-               "Camille Diego Emeka Freya Goran Hana Ivan Joanna").split()
-LAST_NAMES = ("Okafor Lindqvist Tanaka Haddad Moreau Kowalski Mensah Rossi Novak Sato Petrov Alvarez "
-              "Becker Chowdhury Dubois Eriksen Fischer Gallagher Hoffmann Ibrahim Jansen Kaur Larsen "
-              "Mahmoud Nakamura Ortiz Park Quinn Richter Santos Thompson Varga Weber Yilmaz Zhou Andersen "
-              "Bianchi Costa Duarte Eze Fontaine Gruber Horvat Iqbal Jovanovic Kim Lopez Muller Nwosu").split()
+FIRST_NAMES = ["Amina", "Carlos", "Elena", "Hiroshi", "Fatima", "David", "Ingrid", "Kwame", "Lucia", "Mehmet", "Nadia", "Oscar", "Priya", "Rafael", "Sofia", "Tomasz", "Yusuf", "Zara", "Anders", "Beatriz", "Chen", "Dmitri", "Esther", "Farid", "Grace", "Hassan", "Irene", "Javier", "Keiko", "Lars", "Maria", "Nikolai", "Olga", "Pedro", "Rania", "Samuel", "Tariq", "Ursula", "Viktor", "Wei", "Adaeze", "Bruno", "Camille", "Diego", "Emeka", "Freya", "Goran", "Hana", "Ivan", "Joanna"]
+LAST_NAMES = ["Okafor", "Lindqvist", "Tanaka", "Haddad", "Moreau", "Kowalski", "Mensah", "Rossi", "Novak", "Sato", "Petrov", "Alvarez", "Becker", "Chowdhury", "Dubois", "Eriksen", "Fischer", "Gallagher", "Hoffmann", "Ibrahim", "Jansen", "Kaur", "Larsen", "Mahmoud", "Nakamura", "Ortiz", "Park", "Quinn", "Richter", "Santos", "Thompson", "Varga", "Weber", "Yilmaz", "Zhou", "Andersen", "Bianchi", "Costa", "Duarte", "Eze", "Fontaine", "Gruber", "Horvat", "Iqbal", "Jovanovic", "Kim", "Lopez", "Muller", "Nwosu"]
 CITIES = (("Kabul", "Afghanistan"), ("Nairobi", "Kenya"), ("Lagos", "Nigeria"), ("Lima", "Peru"),
           ("Jakarta", "Indonesia"), ("Manila", "Philippines"), ("Hanoi", "Vietnam"), ("Bogota", "Colombia"),
           ("Madrid", "Spain"), ("Lisbon", "Portugal"), ("Warsaw", "Poland"), ("Prague", "Czech Republic"),
@@ -122,21 +116,12 @@ CITIES = (("Kabul", "Afghanistan"), ("Nairobi", "Kenya"), ("Lagos", "Nigeria"), 
           ("Tallinn", "Estonia"), ("Mumbai", "India"), ("Geneva", "Switzerland"), ("Brussels", "Belgium"),
           ("Berlin", "Germany"), ("Rome", "Italy"), ("Paris", "France"), ("London", "Britain"))
 CREDITS = ("Reuters", "AP", "AFP", "Agencies", "Bloomberg", "dpa")
-ORG_ADJECTIVES = "Northern United Global Pacific Atlantic Central National First Royal Eastern Western Southern".split()
-ORG_SECTORS = "Energy Grain Rail Steel Health Water Shipping Mining Telecom Insurance Power Textile".split()
-ORG_KINDS = "Group Corporation Holdings Authority Union Institute Bank Council Association Partners".split()
+ORG_ADJECTIVES = ["Northern", "United", "Global", "Pacific", "Atlantic", "Central", "National", "First", "Royal", "Eastern", "Western", "Southern"]
+ORG_SECTORS = ["Energy", "Grain", "Rail", "Steel", "Health", "Water", "Shipping", "Mining", "Telecom", "Insurance", "Power", "Textile"]
+ORG_KINDS = ["Group", "Corporation", "Holdings", "Authority", "Union", "Institute", "Bank", "Council", "Association", "Partners"]
 OUTLETS = ("Daily Ledger", "Evening Courier", "Morning Herald", "Metro Times", "Coastal Post", "Valley Gazette",
            "Capital Wire", "Harbour News", "Northern Star", "Civic Observer", "Market Journal", "Plains Tribune")
-NOUNS = ("government budget election parliament court ministry company market bank strike union report plan "
-         "proposal agreement deal contract investigation policy programme project economy currency port railway "
-         "bridge airport hospital school university farm harvest drought flood storm fire vaccine clinic factory "
-         "mine pipeline reactor grid shipment tariff export loan bond debt deficit tax subsidy price wage pension "
-         "rent mortgage ceasefire border council committee senate mayor campaign vote poll referendum protest "
-         "rally trial verdict appeal lawsuit regulator merger acquisition profit revenue forecast outlook survey "
-         "study network satellite launch platform software chip battery turbine reservoir coastline forest river "
-         "harbour highway tunnel stadium festival museum exhibition season league tournament ferry refinery "
-         "warehouse cooperative pharmacy laboratory court-martial inquiry audit treaty summit delegation "
-         "coalition opposition cabinet budget-line shortage surplus recovery slowdown recession").split()
+NOUNS = ["government", "budget", "election", "parliament", "court", "ministry", "company", "market", "bank", "strike", "union", "report", "plan", "proposal", "agreement", "deal", "contract", "investigation", "policy", "programme", "project", "economy", "currency", "port", "railway", "bridge", "airport", "hospital", "school", "university", "farm", "harvest", "drought", "flood", "storm", "fire", "vaccine", "clinic", "factory", "mine", "pipeline", "reactor", "grid", "shipment", "tariff", "export", "loan", "bond", "debt", "deficit", "tax", "subsidy", "price", "wage", "pension", "rent", "mortgage", "ceasefire", "border", "council", "committee", "senate", "mayor", "campaign", "vote", "poll", "referendum", "protest", "rally", "trial", "verdict", "appeal", "lawsuit", "regulator", "merger", "acquisition", "profit", "revenue", "forecast", "outlook", "survey", "study", "network", "satellite", "launch", "platform", "software", "chip", "battery", "turbine", "reservoir", "coastline", "forest", "river", "harbour", "highway", "tunnel", "stadium", "festival", "museum", "exhibition", "season", "league", "tournament", "ferry", "refinery", "warehouse", "cooperative", "pharmacy", "laboratory", "court-martial", "inquiry", "audit", "treaty", "summit", "delegation", "coalition", "opposition", "cabinet", "budget-line", "shortage", "surplus", "recovery", "slowdown", "recession"]
 VERBS = (("approve", "approved"), ("reject", "rejected"), ("announce", "announced"), ("delay", "delayed"),
          ("expand", "expanded"), ("cut", "cut"), ("raise", "raised"), ("lower", "lowered"), ("block", "blocked"),
          ("sign", "signed"), ("extend", "extended"), ("suspend", "suspended"), ("review", "reviewed"),
@@ -148,19 +133,15 @@ VERBS = (("approve", "approved"), ("reject", "rejected"), ("announce", "announce
          ("fund", "funded"), ("rebuild", "rebuilt"), ("inspect", "inspected"), ("replace", "replaced"),
          ("finance", "financed"), ("halt", "halted"), ("resume", "resumed"), ("tighten", "tightened"),
          ("ease", "eased"), ("negotiate", "negotiated"), ("publish", "published"), ("present", "presented"))
-ADJECTIVES = ("new major local national regional federal public private early late final initial annual quarterly "
-              "sharp modest steady strong weak record temporary permanent controversial ambitious long-awaited "
-              "emergency costly rural urban coastal northern southern eastern western key delayed disputed "
-              "revised preliminary independent joint cross-border second third narrow broad historic").split()
-ADVERBS = ("sharply quickly slowly narrowly largely widely quietly formally briefly again already firmly "
-           "partly openly cautiously").split()
-PREPOSITIONS = "in for on over after before during under against with across near without despite".split()
+ADJECTIVES = ["new", "major", "local", "national", "regional", "federal", "public", "private", "early", "late", "final", "initial", "annual", "quarterly", "sharp", "modest", "steady", "strong", "weak", "record", "temporary", "permanent", "controversial", "ambitious", "long-awaited", "emergency", "costly", "rural", "urban", "coastal", "northern", "southern", "eastern", "western", "key", "delayed", "disputed", "revised", "preliminary", "independent", "joint", "cross-border", "second", "third", "narrow", "broad", "historic"]
+ADVERBS = ["sharply", "quickly", "slowly", "narrowly", "largely", "widely", "quietly", "formally", "briefly", "again", "already", "firmly", "partly", "openly", "cautiously"]
+PREPOSITIONS = ["in", "for", "on", "over", "after", "before", "during", "under", "against", "with", "across", "near", "without", "despite"]
 ROLES = ("a spokesperson", "the chief executive", "a senior official", "an economist", "the director",
          "a professor", "a lawyer", "a union leader", "the deputy minister", "a researcher", "an analyst",
          "the chair")
 AUXILIARIES = ("will", "could", "would", "may", "plans to", "is expected to", "is likely to", "hopes to")
-WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-MONTHS = ("January February March April May June July August September October November December").split()
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
 CONNECTIVES = ("but", "while", "although", "as", "after", "because", "and")
 TRACKING = "?utm_source=rss&utm_medium=feed&utm_campaign=syndication"
 NEWS_BOILERPLATE = ("This story was produced with the help of our partner newsroom. Sign up for the morning "

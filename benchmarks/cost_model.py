@@ -91,11 +91,11 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-import pipelines.cli  # noqa: E402,F401 - its log filter goes in before Beam's import logs its noise
 import apache_beam as beam  # noqa: E402
 from apache_beam.io.fileio import ReadableFile  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
+import pipelines.cli  # noqa: E402,F401 - its log filter goes in before Beam's import logs its noise
 from benchmarks import baselines, bench  # noqa: E402
 from benchmarks.corpus import CorpusSpec, write_corpus  # noqa: E402
 from expectations import SUITES_DIR  # noqa: E402
@@ -109,8 +109,20 @@ from pipelines.core.geo import gazetteer  # noqa: E402
 from pipelines.core.near_dedupe import pack_sketch  # noqa: E402
 from pipelines.core.validation import load_suite_json  # noqa: E402
 from pipelines.transforms.dedupe import (  # noqa: E402
-    _ROUTED, _UNKEYED, EmitClusterFn, KeyClusterFn, MergeNearDuplicates, RouteToLeaderFn, SketchFn,
-    _absorb_members, _assign, _partner_parts, _route_pair, _route_sketch, _shard_bands, _shard_pairs,
+    _ROUTED,
+    _UNKEYED,
+    EmitClusterFn,
+    KeyClusterFn,
+    MergeNearDuplicates,
+    RouteToLeaderFn,
+    SketchFn,
+    _absorb_members,
+    _assign,
+    _partner_parts,
+    _route_pair,
+    _route_sketch,
+    _shard_bands,
+    _shard_pairs,
     _verify_cell,
 )
 from pipelines.transforms.enrich import EnrichArticles, EnrichCoreFn, EnrichFullFn  # noqa: E402
@@ -561,7 +573,7 @@ def run_model(corpus: Path, repeat: int = 3, cores: int = 2, startup_s: float | 
             counts = pass_counts
             passes.append({"seconds": timer.seconds, "calls": timer.calls, "wall_s": wall,
                            "process_cpu_s": cpu, "load": load})
-            local_s, floor_counts = floor_in_process(corpus)
+            local_s, _floor_counts = floor_in_process(corpus)
             floor_local.append(local_s)
             floor_runs.append(floor_process(corpus, description, scratch, f"floor-{index}"))
             log(f"  repeat {index + 1}: model {sum(timer.seconds.values()):.2f} s of steps ({wall:.2f} s wall, "

@@ -23,9 +23,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.corpus import articles  # noqa: E402
-from pipelines.core.normalize import normalize_article  # noqa: E402
-from pipelines.transforms import DeduplicateArticles  # noqa: E402
+import itertools
+
+from benchmarks.corpus import articles
+from pipelines.core.normalize import normalize_article
+from pipelines.transforms import DeduplicateArticles
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
 
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
         results.append({"articles": size, "seconds": round(elapsed, 2),
                         "articles_per_second": round(size / elapsed, 1), "counts": counts})
         print(json.dumps(results[-1]), flush=True)
-    for small, large in zip(results, results[1:]):
+    for small, large in itertools.pairwise(results):
         print(f"{small['articles']} -> {large['articles']}: {large['articles'] / small['articles']:.1f}x articles, "
               f"{large['seconds'] / small['seconds']:.2f}x time")
     if args.json:

@@ -36,7 +36,8 @@ def load(path: Path) -> list[dict]:
 
 def to_row(item: dict) -> dict:
     raw = {"source_type": "document", "source": item["id"], "source_name": None, "feed_url": None,
-           "guid": None, "url": f"https://eval.example/{item['id']}", "title": item["title"], "summary": None, "body": item["body"],
+           "guid": None, "url": f"https://eval.example/{item['id']}", "title": item["title"], "summary": None,
+           "body": item["body"],
            "text_is_html": False, "authors": [], "categories": [], "published_at": None}
     row = normalize_article(raw, "eval", INGESTED_AT)
     if not isinstance(row, dict):

@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"news-ingest {pipelines.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    run = commands.add_parser("run", help="run the pipeline once (batch), or with --streaming until stopped", epilog=RUN_EPILOG,
+    run = commands.add_parser("run", help="run the pipeline once (batch), or with --streaming until stopped",
+                              epilog=RUN_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               description="Run the pipeline once over the seeds and the feed list.")
     run.add_argument("--seeds", default="seeds", metavar="DIR",
@@ -318,8 +319,8 @@ def unknown_beam_args(args: Sequence[str]) -> list[str]:
 
 def _check_streaming(args: argparse.Namespace, beam_args: Sequence[str]) -> None:
     if not args.streaming:
-        given = [flag for flag, value in (("--poll-interval", args.poll_interval), ("--max-duration", args.max_duration))
-                 if value is not None]
+        streaming_only = (("--poll-interval", args.poll_interval), ("--max-duration", args.max_duration))
+        given = [flag for flag, value in streaming_only if value is not None]
         if given:
             raise UsageError(f"{' and '.join(given)} only go with --streaming")
         return

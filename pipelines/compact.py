@@ -470,7 +470,7 @@ def recover_pending_compactions(output: str, failures: list[str] | None = None) 
                    if os.path.exists(os.path.join(folder, c, "plan.json"))
                    or os.path.isdir(os.path.join(folder, c, "stage"))]
         return recover_compactions(output, failures) if pending else []
-    except Exception as exc:  # e.g. _compact/ unreadable: the run goes on all the same
+    except Exception as exc:  # noqa: BLE001 - e.g. _compact/ unreadable: the run goes on all the same
         LOG.error("could not look at interrupted compactions: %s; going on", _one_line(exc))
         failures.append(f"compaction-failed:?: {_one_line(exc)}")
         return []

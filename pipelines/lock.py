@@ -64,7 +64,7 @@ class OutputLock:
         except (OSError, ValueError):
             return "another process"
 
-    def acquire(self) -> "OutputLock":
+    def acquire(self) -> OutputLock:
         if not is_local(self.output):
             LOG.warning("no lock on %s: object stores have none; keep one run at a time in the scheduler",
                         self.output)
@@ -103,7 +103,7 @@ class OutputLock:
                 os.close(self._fd)
                 self._fd = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

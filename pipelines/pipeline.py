@@ -30,16 +30,25 @@ import schemas
 from pipelines import journal, storage
 from pipelines.compact import recover_pending_compactions
 from pipelines.config import RunConfig
+from pipelines.core import validation
 from pipelines.core.feed_list import FeedSource
 from pipelines.core.manifest import STATUS_FAILED
 from pipelines.core.records import one_line
 from pipelines.core.urls import redact_url
 from pipelines.lock import OutputLock
-from pipelines.core import validation
 from pipelines.runners import batch_runner_args, runner_of
 from pipelines.transforms import (
-    BatchRows, CheckRows, DeduplicateArticles, EnrichArticles, NormalizeArticles, ReadDocuments,
-    ReadFeeds, SaveFeedState, ValidateBatches, WriteManifest, WriteParquetBatches,
+    BatchRows,
+    CheckRows,
+    DeduplicateArticles,
+    EnrichArticles,
+    NormalizeArticles,
+    ReadDocuments,
+    ReadFeeds,
+    SaveFeedState,
+    ValidateBatches,
+    WriteManifest,
+    WriteParquetBatches,
 )
 from pipelines.transforms.manifest import manifest_path
 from pipelines.transforms.seen_index import StageIndexEntries, open_seen_index

@@ -270,7 +270,7 @@ _POOL_LOCK = threading.Lock()
 def _teardown(signature) -> None:
     try:
         signature.do_fn.teardown()
-    except Exception as exc:  # teardown is best effort in Beam as well; the bundle succeeded
+    except Exception as exc:  # noqa: BLE001 - teardown is best effort in Beam as well; the bundle succeeded
         LOG.warning("teardown of %s failed: %s", type(signature.do_fn).__name__, exc)
 
 
@@ -349,9 +349,9 @@ def _release(run: str) -> int:
 
 def _translator(npartitions: int, bag_kwargs: dict, run: str):
     """A PipelineVisitor that builds one dask bag per PCollection (see the module docstring)."""
+    import apache_beam as beam
     import dask
     import dask.bag as db
-    import apache_beam as beam
     from apache_beam import pvalue
     from apache_beam.pipeline import PipelineVisitor
     from apache_beam.runners.common import DoFnSignature
@@ -453,7 +453,7 @@ def _runner_classes() -> dict:
                 if self.state != PipelineState.DONE:
                     self.client.cancel(self.futures)
                 self.client.run(_release, self.run)
-            except Exception as exc:  # cleanup only: the run's outcome is decided already
+            except Exception as exc:  # noqa: BLE001 - cleanup only: the run's outcome is decided already
                 LOG.warning("could not release the Dask workers' DoFns: %s", exc)
             finally:
                 self.client.close()

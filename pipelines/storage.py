@@ -81,7 +81,7 @@ def _ensure_parent(path: str) -> None:
                 folder = os.path.dirname(folder)
         try:
             FileSystems.mkdirs(parent)
-        except (IOError, BeamIOError):
+        except (OSError, BeamIOError):
             if not FileSystems.exists(parent):  # another worker may have made it first
                 raise
         fsync_dirs(os.path.dirname(folder) for folder in created)

@@ -50,8 +50,8 @@ from pipelines.core.dedupe import METHODS
 from pipelines.core.feed_list import FeedSource
 from pipelines.core.manifest import STATUS_FAILED, STATUS_OK, STATUS_QUARANTINED, build_manifest
 from pipelines.core.records import one_line
-from pipelines.core.urls import redact_url
 from pipelines.core.seen_index import cluster_keys
+from pipelines.core.urls import redact_url
 from pipelines.lock import OutputLock
 from pipelines.pipeline import ValidateAndWriteTable
 from pipelines.runners import runner_of
@@ -60,7 +60,13 @@ from pipelines.transforms.dedupe import EmitClusterFn, MergeBy
 from pipelines.transforms.manifest import manifest_path
 from pipelines.transforms.seen_index import ReadSeenIndex
 from pipelines.transforms.stream import (
-    STATES, CommitWindowFn, DropSeenInState, PollFeedsFn, TickSource, forget_stop, request_stop,
+    STATES,
+    CommitWindowFn,
+    DropSeenInState,
+    PollFeedsFn,
+    TickSource,
+    forget_stop,
+    request_stop,
 )
 from pipelines.transforms.tags import ARTICLES, DUPLICATES, REJECTS, REPORTS
 

@@ -56,7 +56,8 @@ ARTICLE_SCHEMA = pa.schema(
         _f("run_id", pa.string(), False, "Run that wrote the row."),
         # schema_version 2: enrichment. New columns go at the end and are nullable.
         _f("dateline_qualifier", pa.string(), True, "What stands between place and credit: 'India', 'March 3'."),
-        _f("dateline_country", pa.string(), True, "ISO 3166 alpha-2 country of the dateline place (offline gazetteer)."),
+        _f("dateline_country", pa.string(), True,
+           "ISO 3166 alpha-2 country of the dateline place (offline gazetteer)."),
         _f("dateline_lat", pa.float64(), True, "Latitude of the dateline city; null when only the country is known."),
         _f("dateline_lon", pa.float64(), True, "Longitude of the dateline city."),
         _f("persons", _STRINGS, True, "People named (English, --enrich full); null when not computed."),

@@ -118,7 +118,7 @@ def _zipf(word: str, language: str) -> float:
     return wordfreq.zipf_frequency(word, language)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _has_wordlist(language: str) -> bool:
     # Chinese, Japanese and Korean lists need tokenizers (jieba, MeCab) we do not install.
     return language in wordfreq.available_languages() and language not in _NEEDS_TOKENIZER
@@ -131,7 +131,7 @@ class _Words:
     character on its own), so most questions are answered by one substring search.
     """
 
-    __slots__ = ("_text", "_folded", "_words")
+    __slots__ = ("_folded", "_text", "_words")
 
     def __init__(self, text: str) -> None:
         self._text = text

@@ -25,8 +25,16 @@ from pipelines.core.language import detect_language
 from pipelines.core.nlp import Models, load_model
 from pipelines.core.text import word_count
 
-__all__ = ["FULL_COLUMNS", "CORE_COLUMNS", "WORDS_PER_MINUTE", "enrich_article", "enrich_core",
-           "enrich_full", "load_model", "reading_time_s"]
+__all__ = [
+    "CORE_COLUMNS",
+    "FULL_COLUMNS",
+    "WORDS_PER_MINUTE",
+    "enrich_article",
+    "enrich_core",
+    "enrich_full",
+    "load_model",
+    "reading_time_s",
+]
 
 # Silent reading of English non-fiction, adults: 238 words per minute (Brysbaert 2019,
 # "How many words do we read per minute?", a meta-analysis of 190 studies).

@@ -91,7 +91,7 @@ class FeedState:
         return {"version": STATE_VERSION, **data}
 
     @classmethod
-    def from_json(cls, data: Any) -> "FeedState":
+    def from_json(cls, data: Any) -> FeedState:
         """The state in ``data``; ValueError when it is not a state this version wrote."""
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             raise ValueError(f"not a version {STATE_VERSION} feed state")

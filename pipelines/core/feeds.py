@@ -53,7 +53,12 @@ import requests
 from pipelines.core import records as r
 from pipelines.core.feed_list import FeedSource
 from pipelines.core.feed_state import (
-    FeedSchedule, FeedState, after_failure, after_not_modified, after_success, is_due,
+    FeedSchedule,
+    FeedState,
+    after_failure,
+    after_not_modified,
+    after_success,
+    is_due,
 )
 from pipelines.core.fetch import FetchError, FetchPolicy, HostPacer, fetch_url, read_local, retry_after_seconds
 from pipelines.core.records import one_line, stable_hash
@@ -380,7 +385,7 @@ def update_feed(source: FeedSource, previous: FeedState | None, now: dt.datetime
     except FetchError as exc:
         return _failure(source, previous, now, schedule, failed_feed(source, exc.reason, str(exc)),
                         exc.http_status, exc.retry_after)
-    except Exception as exc:  # an exotic failure in the HTTP stack must not stop the run either
+    except Exception as exc:  # noqa: BLE001 - an exotic failure in the HTTP stack must not stop the run either
         return _failure(source, previous, now, schedule,
                         failed_feed(source, r.STAGE_ERROR, f"{type(exc).__name__}: {exc}"), None)
     redirected = fetched.final_url if fetched.final_url not in (None, source.location) else None
@@ -396,7 +401,7 @@ def update_feed(source: FeedSource, previous: FeedState | None, now: dt.datetime
         return FeedUpdate(FeedResult([], [], report), state)
     try:
         result = parse_feed(source, fetched.body, fetched.content_type, fetched.final_url)
-    except Exception as exc:  # one bad feed must not stop the run; it is reported and kept
+    except Exception as exc:  # noqa: BLE001 - one bad feed must not stop the run; it is reported and kept
         result = failed_feed(source, r.STAGE_ERROR, f"{type(exc).__name__}: {exc}", fetched.body)
     if result.report["status"] == STATUS_ERROR:
         update = _failure(source, previous, now, schedule, result, fetched.http_status)

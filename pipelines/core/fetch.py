@@ -47,8 +47,16 @@ import requests
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import DecodeError, HTTPError as Urllib3Error, InvalidHeader, MaxRetryError
-from urllib3.exceptions import NewConnectionError, ReadTimeoutError, ResponseError, TimeoutError as Urllib3Timeout
+from urllib3.exceptions import (
+    DecodeError,
+    InvalidHeader,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+    ResponseError,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 import pipelines
@@ -346,7 +354,7 @@ class HostPacer:
         self.interval, self._sleep, self._clock = interval, sleep, clock
         self._last_end: float | None = None
 
-    def __enter__(self) -> "HostPacer":
+    def __enter__(self) -> HostPacer:
         if self._last_end is not None:
             remaining = self.interval - (self._clock() - self._last_end)
             if remaining > 0:

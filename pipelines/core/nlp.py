@@ -167,7 +167,7 @@ _PLACE_NOUN_RE = re.compile(
 class Models:
     """What :func:`analyze` needs, loaded once per worker."""
 
-    nlp: "Language"
+    nlp: Language
     sentiment: Any  # vaderSentiment's SentimentIntensityAnalyzer
 
 
@@ -590,7 +590,7 @@ def extract_quotes(text: str, mentions: list[Mention], canonical: dict[str, str]
 # ---------------------------------------------------------------- keywords and tone
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _keyword_extractor(yake_language: str):
     import yake
 

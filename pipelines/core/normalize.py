@@ -13,8 +13,8 @@ from typing import Any
 
 import schemas
 from pipelines.core import records as r
-from pipelines.core.dateline import parse_dateline
 from pipelines.core.cleaning import clean_text, repair_hyphenation
+from pipelines.core.dateline import parse_dateline
 from pipelines.core.text import content_hash, html_to_text, normalize_line
 from pipelines.core.urls import canonical_url
 

@@ -64,7 +64,7 @@ class BatchValidator:
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         try:
             suite = gx.ExpectationSuite(**{**suite_json, "name": suite_json.get("name", table)})
-        except Exception as exc:  # GX raises many types for a bad suite; report them as one
+        except Exception as exc:  # noqa: BLE001 - GX raises many types for a bad suite; report them as one
             raise SuiteError(f"invalid expectation suite for {table}: {exc}") from None
         self._suite = self._context.suites.add(suite)
         asset = self._context.data_sources.add_pandas(f"{table}_source").add_dataframe_asset(table)
@@ -182,7 +182,8 @@ def _serve(connection, suites: dict[str, dict[str, Any]]) -> None:
     try:
         validators = {table: BatchValidator(None, table, suite_json=suite) for table, suite in suites.items()}
     except Exception as exc:  # noqa: BLE001 - reported to the run, which raises it
-        connection.send(("suite", str(exc)) if isinstance(exc, SuiteError) else ("error", f"{type(exc).__name__}: {exc}"))
+        reply = ("suite", str(exc)) if isinstance(exc, SuiteError) else ("error", f"{type(exc).__name__}: {exc}")
+        connection.send(reply)
         return
     connection.send("")
     while True:

@@ -25,10 +25,23 @@ from typing import Any, NamedTuple, Sequence, Tuple
 import apache_beam as beam
 
 from pipelines.core.dedupe import (
-    METHODS, absorb, dedup_key, duplicate_rows, kept_row, merge_group, priority,
+    METHODS,
+    absorb,
+    dedup_key,
+    duplicate_rows,
+    kept_row,
+    merge_group,
+    priority,
 )
 from pipelines.core.near_dedupe import (
-    NearConfig, Sketch, candidate_pairs, leader_clusters, pack_sketch, sketch, unpack_sketch, verify,
+    NearConfig,
+    Sketch,
+    candidate_pairs,
+    leader_clusters,
+    pack_sketch,
+    sketch,
+    unpack_sketch,
+    verify,
 )
 from pipelines.core.seen_index import band_shard, cluster_keys, text_band_keys
 from pipelines.transforms.seen_index import DropSeenClusters

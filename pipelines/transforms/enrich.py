@@ -38,7 +38,7 @@ class EnrichCoreFn(beam.DoFn):
     def process(self, row: dict):
         try:
             yield enrich_core(row)
-        except Exception as exc:  # one bad record must not stop the run; it goes to rejects
+        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the run; it goes to rejects
             yield beam.pvalue.TaggedOutput(REJECTS, stage_error(STAGE, row, exc))
 
 
@@ -56,7 +56,7 @@ class EnrichFullFn(beam.DoFn):
     def process(self, batch: list):
         try:
             enriched = enrich_full(batch, self.models)
-        except Exception:  # find the row that fails; the others are enriched one by one
+        except Exception:  # noqa: BLE001 - find the row that fails; the others are enriched one by one
             self.batch_retries.inc()
             enriched = None
         if enriched is not None:
@@ -66,7 +66,7 @@ class EnrichFullFn(beam.DoFn):
         for row in batch:
             try:
                 [one] = enrich_full([row], self.models)
-            except Exception as exc:  # one bad record must not stop the run; it goes to rejects
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the run; it goes to rejects
                 yield beam.pvalue.TaggedOutput(REJECTS, stage_error(STAGE, row, exc))
             else:
                 self.rows_enriched.inc()

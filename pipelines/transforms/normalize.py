@@ -30,7 +30,7 @@ class NormalizeFn(beam.DoFn):
     def process(self, raw: dict):
         try:
             result = normalize_article(raw, self.run_id, self.ingested_at)
-        except Exception as exc:  # one bad record must not stop the run; it goes to rejects
+        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the run; it goes to rejects
             result = r.stage_error(STAGE, raw, exc)
         if isinstance(result, r.Reject):
             yield beam.pvalue.TaggedOutput(REJECTS, result)

@@ -47,7 +47,7 @@ class ParseDocumentFn(beam.DoFn):
             return
         try:
             parsed = parse_document(path, data)
-        except Exception as exc:  # one bad document must not stop the run; it goes to rejects
+        except Exception as exc:  # noqa: BLE001 - one bad document must not stop the run; it goes to rejects
             parsed = r.stage_error(STAGE, {"source_type": "document", "source": path}, exc, payload=data)
         if isinstance(parsed, r.Reject):
             LOG.warning("rejected document %s: %s %s", path, parsed.reason, parsed.message)

@@ -39,7 +39,13 @@ from pipelines.core import manifest as run_manifest
 from pipelines.core.feed_list import FeedSource
 from pipelines.core.feed_state import FeedSchedule, FeedState, FeedStateStore
 from pipelines.core.feeds import (
-    FEED_COUNTERS, STAGE, STATUS_BOZO, STATUS_ERROR, STATUS_OK, feed_counts, update_host_feeds,
+    FEED_COUNTERS,
+    STAGE,
+    STATUS_BOZO,
+    STATUS_ERROR,
+    STATUS_OK,
+    feed_counts,
+    update_host_feeds,
 )
 from pipelines.core.fetch import FetchPolicy, host_key, make_session
 from pipelines.core.records import Reject

@@ -36,8 +36,19 @@ from pipelines.core.dedupe import duplicate_rows
 from pipelines.core.near_dedupe import NearConfig, Sketch, pack_sketch, sketch, unpack_sketch, verify
 from pipelines.core.records import one_line, stable_hash
 from pipelines.core.seen_index import (
-    CORRUPT_DIR, INDEX_DIR, KeySet, band_shard, best_match, exact_entry_key, exact_keys, index_table, matching_entries,
-    read_index_table, rebuild_index_rows, run_of_index_file, text_band_keys,
+    CORRUPT_DIR,
+    INDEX_DIR,
+    KeySet,
+    band_shard,
+    best_match,
+    exact_entry_key,
+    exact_keys,
+    index_table,
+    matching_entries,
+    read_index_table,
+    rebuild_index_rows,
+    run_of_index_file,
+    text_band_keys,
 )
 from pipelines.transforms.tags import ARTICLES, DUPLICATES
 
@@ -64,7 +75,7 @@ def repair_index_file(output: str, path: str, near: NearConfig | None) -> None:
     near = near or NearConfig()  # a run without near dedup must not rebuild a file without band keys
     try:
         rows = rebuild_index_rows(output, run_id, near)
-    except Exception as exc:  # the dataset itself may be damaged: say so, do not guess
+    except Exception as exc:  # noqa: BLE001 - the dataset itself may be damaged: say so, do not guess
         raise SeenIndexError(f"seen-index file {path} is unreadable and rebuilding it from run {run_id}'s "
                              f"files failed: {type(exc).__name__}: {exc}") from None
     corrupt = storage.join(folder, CORRUPT_DIR)
@@ -255,7 +266,7 @@ def _route_new_sketch(element):
 
 
 def split_seen(element):
-    cluster_id, joined = element
+    _, joined = element
     for cluster in joined["cluster"]:
         match = best_match((kind, old_id) for kind, old_id, _ in joined["match"])
         if match is None:

@@ -312,15 +312,13 @@ class NearSeenFn(beam.DoFn):
             if score is not None:
                 yield cluster_id, ("near", old_id, score)
         entries = list(bucket.read())
-        for seen_at, old_id, old_window, old, old_rank in entries:
+        for _seen_at, old_id, old_window, old, old_rank in entries:
             if old_id == cluster_id and old_window == window_start:
                 continue
             score = verify(new, old, self.near)
             if score is None:
                 continue
-            if old_window != window_start:
-                yield cluster_id, ("near", old_id, score)
-            elif old_rank < rank:
+            if old_window != window_start or old_rank < rank:
                 yield cluster_id, ("near", old_id, score)
             else:
                 yield old_id, ("near", cluster_id, score)
@@ -412,7 +410,7 @@ class DropSeenInState(beam.PTransform):
 def _resolve_canonical(element):
     """Duplicate rows of one ``canonical_id``; if that id was itself dropped in this window, re-point
     them at what it was dropped for."""
-    canonical, joined = element
+    _canonical, joined = element
     targets = sorted(set(joined["to"]))
     for row in joined["row"]:
         yield {**row, "canonical_id": targets[0]} if targets else row
@@ -441,10 +439,11 @@ class CommitWindowFn(beam.DoFn):
 
     Items: ``("read", n)``, ``("file", record)``, ``("feed", report)``, ``("state", FeedState)``,
     ``("keys", (article_id, [(kind, key)...]))`` of kept clusters and ``("location", (article_id, path))``
-    of written articles (joined into the window's seen-index rows, ``seen_at`` = window start). When the counts reconcile, the window's staged files and its
-    seen-index file become visible in one ``journal.commit`` (id ``<run_id>-w<label>``)
-    that ends with ``_runs/<run_id>/window-<label>.json``; then its polls' feed states are
-    saved (the last one of each feed). Otherwise only the manifest is written (status failed).
+    of written articles (joined into the window's seen-index rows, ``seen_at`` = window start).
+    When the counts reconcile, the window's staged files and its seen-index file become visible
+    in one ``journal.commit`` (id ``<run_id>-w<label>``) that ends with
+    ``_runs/<run_id>/window-<label>.json``; then its polls' feed states are saved (the last one
+    of each feed). Otherwise only the manifest is written (status failed).
     """
 
     def __init__(self, output: str, header: dict, state_dir: str | None, near: NearConfig | None) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-
 from typing import Any
 
 import apache_beam as beam
