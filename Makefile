@@ -1,6 +1,5 @@
 # The README's two commands: `make run` and `make test`. Nothing else is needed on a fresh machine.
 # Both install the exact versions in requirements.lock (see the README: "Dependencies and the lock file").
-SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -52,8 +51,8 @@ test-latest:
 	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
 	$(LATEST)/bin/python -m pip install --quiet --upgrade -e '.[test]'
 	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
-	@echo "newest versions: $(LATEST)/versions.txt; differences from the lock:"
-	@-diff <(grep -v '^ *#' $(LOCK) | sed 's/ *;.*//' | sort) <(sort $(LATEST)/versions.txt) | grep '^[<>]' || true
+	@echo "newest allowed versions that differ from the lock ($(LATEST)/versions.txt has them all):"
+	@$(LATEST)/bin/python tools/lock_diff.py $(LOCK) $(LATEST)/versions.txt
 	$(LATEST)/bin/python -m pytest -q -n 2 --dist loadfile tests/test_construction.py tests/test_end_to_end.py \
 		tests/test_streaming.py tests/test_dask.py
 
