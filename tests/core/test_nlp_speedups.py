@@ -6,7 +6,7 @@ import pytest
 
 from benchmarks.corpus import NewsText
 from eval_enrichment import ROOT, prepare_row, shared_models
-from pipelines.core import nlp
+from pipelines.core import keywords, nlp, nlp_models
 
 SEED = "seeds/documents/000_fc173cf85abe3055.txt"
 
@@ -34,15 +34,15 @@ def test_yake_port_gives_yakes_phrases_and_scores(texts, n):
     )]
     for language, text in cases:
         extractor = yake.KeywordExtractor(lan=language, n=n, top=nlp.KEYWORDS * 2)
-        assert nlp._yake(extractor, text) == extractor.extract_keywords(text), (language, text[:60])
+        assert keywords._yake(extractor, text) == extractor.extract_keywords(text), (language, text[:60])
 
 
 def test_keywords_use_the_port(texts, monkeypatch):
     expected = nlp.keywords(texts[0], "en")
-    extractor = nlp._keyword_extractor("en")
-    monkeypatch.setattr(nlp, "_yake", lambda ex, text: ex.extract_keywords(text))
+    extractor = keywords._keyword_extractor("en")
+    monkeypatch.setattr(keywords, "_yake", lambda ex, text: ex.extract_keywords(text))
     assert nlp.keywords(texts[0], "en") == expected
-    assert extractor is nlp._keyword_extractor("en")
+    assert extractor is keywords._keyword_extractor("en")
 
 
 def test_ner_on_numpy_blas_finds_the_same_entities_as_on_blis(models, texts):
@@ -52,7 +52,7 @@ def test_ner_on_numpy_blas_finds_the_same_entities_as_on_blis(models, texts):
     with use_ops("numpy", use_blis=True):
         reference = spacy.load(nlp.MODEL_PACKAGE, exclude=nlp.EXCLUDED_PIPES)
     assert reference.get_pipe("ner").model.ops.use_blis
-    if nlp._single_threaded_numpy_blas():  # numpy with OpenBLAS: the NER does not use blis
+    if nlp_models._single_threaded_numpy_blas():  # numpy with OpenBLAS: the NER does not use blis
         ops = models.nlp.get_pipe("ner").model.ops
         assert isinstance(ops, NumpyOps) and not ops.use_blis
     for ours, theirs in zip(models.nlp.pipe(texts), reference.pipe(texts), strict=True):
