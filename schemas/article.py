@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"  # 2: enrichment columns (all nullable)
+SCHEMA_VERSION = "3"  # 2: enrichment columns (all nullable); 3: failed_expectations, rejects.position
 
 _TS = pa.timestamp("us", tz="UTC")
 _STRINGS = pa.list_(pa.field("item", pa.string(), nullable=False))
@@ -25,6 +25,12 @@ _QUOTES = pa.list_(pa.field("item", pa.struct([
 
 def _f(name: str, type_: pa.DataType, nullable: bool, doc: str) -> pa.Field:
     return pa.field(name, type_, nullable=nullable, metadata={"doc": doc})
+
+
+# schema_version 3: every table ends with it. Set only on rows under quarantine/<table>/.
+_FAILED_EXPECTATIONS = _f("failed_expectations", _STRINGS, True,
+                          "Expectations the row failed, e.g. 'expect_column_values_to_be_in_set(language)'; "
+                          "set in quarantine/ only (null elsewhere).")
 
 
 ARTICLE_SCHEMA = pa.schema(
@@ -69,6 +75,7 @@ ARTICLE_SCHEMA = pa.schema(
         _f("quotes", _QUOTES, True, "Direct quotations with an attributed speaker (English, --enrich full)."),
         _f("reading_time_s", pa.int32(), True, "Seconds to read the body at 238 words per minute."),
         _f("hyphen_repairs", pa.int32(), True, "Broken mid-word hyphenations repaired in title and body."),
+        _FAILED_EXPECTATIONS,
     ],
     metadata={"news_ingest.table": "articles", "news_ingest.schema_version": SCHEMA_VERSION},
 )
@@ -87,13 +94,15 @@ DUPLICATE_SCHEMA = pa.schema(
         _f("similarity", pa.float64(), False, "1.0 for exact keys."),
         _f("ingested_at", _TS, False, "Start time of the run."),
         _f("run_id", pa.string(), False, "Run that wrote the row."),
+        _FAILED_EXPECTATIONS,
     ],
     metadata={"news_ingest.table": "duplicates", "news_ingest.schema_version": SCHEMA_VERSION},
 )
 
 REJECT_SCHEMA = pa.schema(
     [
-        _f("reject_id", pa.string(), False, "sha256 of (stage, reason, source, payload), 32 hex chars."),
+        _f("reject_id", pa.string(), False,
+           "sha256 of (stage, reason, source, position, guid, payload), 32 hex chars: one per input record."),
         _f("stage", pa.string(), False, "Stage that refused the record, e.g. 'read_documents'."),
         _f("reason", pa.string(), False, "UPPER_SNAKE reason code."),
         _f("message", pa.string(), False, "One line for a human."),
@@ -105,6 +114,9 @@ REJECT_SCHEMA = pa.schema(
         _f("payload_truncated", pa.bool_(), False, "True when payload was cut at the cap."),
         _f("ingested_at", _TS, False, "Start time of the run."),
         _f("run_id", pa.string(), False, "Run that wrote the row."),
+        _f("position", pa.int32(), True,
+           "Entry index in its feed (0-based); null for a whole feed or document, or a row refused after Normalize."),
+        _FAILED_EXPECTATIONS,
     ],
     metadata={"news_ingest.table": "rejects", "news_ingest.schema_version": SCHEMA_VERSION},
 )
@@ -122,7 +134,7 @@ SEEN_SCHEMA = pa.schema(
     metadata={"news_ingest.table": "seen_index", "news_ingest.schema_version": SCHEMA_VERSION},
 )
 
-# The tables. A quarantined batch keeps its table's schema under quarantine/<table>/.
+# The tables. Quarantined rows keep their table's schema under quarantine/<table>/, failed_expectations set.
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "articles": ARTICLE_SCHEMA,
     "duplicates": DUPLICATE_SCHEMA,
@@ -177,8 +189,8 @@ def check_row(row: dict[str, Any], schema: pa.Schema = ARTICLE_SCHEMA) -> list[s
     """Problems that stop ``row`` from being written under ``schema`` (empty when none).
 
     Checks exactly what the schema says: the set of columns, nullability and
-    value types. Semantic rules (URL format, languages, dates) live in the
-    Great Expectations suites.
+    value types. The value rules (URL format, languages, ranges) are
+    :func:`schemas.rules.check_values`'s.
     """
     problems = [f"unknown column {name!r}" for name in row if schema.get_field_index(name) < 0]
     for field in schema:

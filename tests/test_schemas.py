@@ -5,11 +5,11 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import schemas
-from schemas import (ARTICLE_SCHEMA, DUPLICATE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION, TABLE_SCHEMAS,
-                     check_row, empty_row)
+from schemas import ARTICLE_SCHEMA, DUPLICATE_SCHEMA, REJECT_SCHEMA, SCHEMA_VERSION, TABLE_SCHEMAS, check_row, empty_row
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -33,7 +33,8 @@ def reject_row(**overrides):
     row = {
         "reject_id": "1" * 32, "stage": "normalize", "reason": "BAD_URL", "message": "m",
         "source_type": "feed", "source": "x", "guid": None, "title": None, "payload": b"{}",
-        "payload_truncated": False, "ingested_at": NOW, "run_id": "run-1",
+        "payload_truncated": False, "ingested_at": NOW, "run_id": "run-1", "position": 0,
+        "failed_expectations": None,
     }
     row.update(overrides)
     return row
@@ -44,6 +45,7 @@ def duplicate_row(**overrides):
         "article_id": "2" * 32, "url": None, "title": "T", "source_type": "document",
         "source_name": None, "feed_url": None, "guid": None, "canonical_id": "3" * 32,
         "method": "content", "similarity": 1.0, "ingested_at": NOW, "run_id": "run-1",
+        "failed_expectations": None,
     }
     row.update(overrides)
     return row

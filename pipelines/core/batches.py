@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -69,6 +69,31 @@ def make_batches(table: str, partition: str, rows: Iterable[dict[str, Any]],
         batch_id = stable_hash(table, partition, *(row[ID_COLUMNS[table]] for row in chunk), length=16)
         batches.append(RowBatch(table, partition, batch_id, chunk))
     return batches
+
+
+def tag_rows(batch: RowBatch, names: Sequence[list[str]]) -> RowBatch:
+    """``batch`` (same id) with each row's ``failed_expectations`` set: ``names[i]`` for row ``i``."""
+    rows = tuple({**row, "failed_expectations": list(found)} for row, found in zip(batch.rows, names, strict=True))
+    return RowBatch(batch.table, batch.partition, batch.batch_id, rows)
+
+
+def take_rows(batch: RowBatch, indices: Sequence[int], role: str,
+              failed: Mapping[int, list[str]] | None = None) -> RowBatch:
+    """The rows of ``batch`` at ``indices`` as a batch of their own, its id derived from the batch's
+    and ``role`` (so the parts of one batch never share a file name); with ``failed``, each row's
+    ``failed_expectations`` is set from it."""
+    rows = tuple(batch.rows[i] if failed is None else {**batch.rows[i], "failed_expectations": list(failed[i])}
+                 for i in indices)
+    return RowBatch(batch.table, batch.partition, stable_hash(batch.batch_id, role, length=16), rows)
+
+
+def quarantined_by(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """How many of ``rows`` each expectation sent to quarantine (a row may count for several)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        for name in row.get("failed_expectations") or ():
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

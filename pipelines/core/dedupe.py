@@ -17,7 +17,7 @@ import datetime as dt
 import re
 from typing import Any, Iterable
 
-from pipelines.core.records import stable_hash
+from pipelines.core.records import article_id, stable_hash
 from pipelines.core.text import word_count
 
 METHODS = ("guid", "url", "content")  # exact passes, in order; "near" follows them
@@ -79,7 +79,12 @@ def merge_clusters(clusters: Iterable[Cluster], method: str) -> Cluster:
 
 
 def merge_group(clusters: Iterable[Cluster], method: str) -> list[Cluster]:
-    """Merge the clusters of one key group; for guids only those that :func:`same_entry` agrees on."""
+    """Merge the clusters of one key group; for guids only those that :func:`same_entry` agrees on.
+
+    Entries a feed gave one guid that stay apart would share their guid-based ``article_id``:
+    each of them is then identified as if it had no guid (its link, else its content), so two
+    kept articles never share an id.
+    """
     if method != "guid":
         return [merge_clusters(clusters, method)]
     remaining = sorted(clusters, key=lambda cluster: priority(cluster[0]))
@@ -89,7 +94,14 @@ def merge_group(clusters: Iterable[Cluster], method: str) -> list[Cluster]:
         group = [c for c in remaining if c is leader or same_entry(leader[0], c[0])]
         merged.append(merge_clusters(group, method))
         remaining = [c for c in remaining if not any(c is g for g in group)]
-    return merged
+    ids = [row["article_id"] for row, _ in merged]
+    return [(row, dropped) if ids.count(row["article_id"]) == 1 else (_without_guid_id(row), dropped)
+            for row, dropped in merged]
+
+
+def _without_guid_id(row: Row) -> Row:
+    """``row`` identified by its link, else its content (rows its guid does not tell apart differ in both)."""
+    return {**row, "article_id": article_id(row["source_type"], row["feed_url"], None, row["url"], row["content_hash"])}
 
 
 def absorb(kept: Cluster, members: Iterable[tuple[Cluster, str, float]]) -> Cluster:
@@ -117,7 +129,7 @@ def duplicate_rows(cluster: Cluster) -> list[Row]:
             "source_type": row["source_type"], "source_name": row["source_name"],
             "feed_url": row["feed_url"], "guid": row["guid"], "canonical_id": kept["article_id"],
             "method": method, "similarity": similarity, "ingested_at": row["ingested_at"],
-            "run_id": row["run_id"],
+            "run_id": row["run_id"], "failed_expectations": None,
         }
         for row, method, similarity in dropped
     ]

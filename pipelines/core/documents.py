@@ -132,4 +132,5 @@ def parse_document(source: str, data: bytes) -> dict[str, Any] | r.Reject:
         "authors": [],
         "categories": [],
         "published_at": published,
+        "position": None,  # the file is the record
     }

@@ -41,7 +41,8 @@ def normalize_article(raw: dict[str, Any], run_id: str, ingested_at: dt.datetime
 
     def reject(reason: str, message: str) -> r.Reject:
         return r.Reject(STAGE, reason, message, raw["source_type"], raw["source"],
-                        guid=raw.get("guid"), title=title or None, payload=r.json_payload(raw))
+                        guid=raw.get("guid"), title=title or None, payload=r.json_payload(raw),
+                        position=raw.get("position"))
 
     def to_text(value: str) -> str:
         return clean_text(html_to_text(value) if raw.get("text_is_html") else value)
@@ -93,5 +94,6 @@ def normalize_article(raw: dict[str, Any], run_id: str, ingested_at: dt.datetime
         content_hash=digest,
         cluster_size=1,
         run_id=run_id,
+        failed_expectations=None,  # set in quarantine only
     )
     return row

@@ -14,10 +14,11 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# What a reader hands to Normalize. ``text_is_html`` tells Normalize how to read body/summary.
+# What a reader hands to Normalize. ``text_is_html`` tells Normalize how to read body/summary;
+# ``position`` is the entry's index in its feed (None for a document: the file is the record).
 RAW_FIELDS = (
     "source_type", "source", "source_name", "feed_url", "guid", "url", "title",
-    "summary", "body", "text_is_html", "authors", "categories", "published_at",
+    "summary", "body", "text_is_html", "authors", "categories", "published_at", "position",
 )
 
 PAYLOAD_CAP = 1 << 20
@@ -56,7 +57,11 @@ MAX_BODY_CHARS = 2_000_000
 
 @dataclass(frozen=True)
 class Reject:
-    """A record that cannot go on: where it stopped, why, and what it was."""
+    """A record that cannot go on: where it stopped, why, and what it was.
+
+    ``position``: the entry's index in its feed; None when the record is a whole feed or
+    document, or a row refused after Normalize (then its own id is in the payload).
+    """
 
     stage: str
     reason: str
@@ -66,23 +71,31 @@ class Reject:
     guid: str | None = None
     title: str | None = None
     payload: bytes | None = None
+    position: int | None = None
 
     def to_row(self, run_id: str, ingested_at: dt.datetime) -> dict[str, Any]:
         payload = self.payload
         truncated = False
         if payload is not None and len(payload) > PAYLOAD_CAP:
             payload, truncated = payload[:PAYLOAD_CAP], True
-        key = "\x1f".join([self.stage, self.reason, self.source, self.guid or ""])
-        digest = hashlib.sha256(key.encode() + b"\x1f" + (payload or b""))
         return {
             **{k: v for k, v in asdict(self).items() if k != "payload"},
-            "reject_id": digest.hexdigest()[:32],
+            "reject_id": reject_id(self.stage, self.reason, self.source, self.position, self.guid, payload),
             "message": one_line(self.message),
             "payload": payload,
             "payload_truncated": truncated,
             "ingested_at": ingested_at,
             "run_id": run_id,
+            "failed_expectations": None,
         }
+
+
+def reject_id(stage: str, reason: str, source: str, position: int | None, guid: str | None,
+              payload: bytes | None) -> str:
+    """The id of one refused input record: where it stopped and why, where it came from (source and
+    position in it) and what it was. Two identical entries of one feed differ by position."""
+    key = json.dumps([stage, reason, source, position, guid or ""], ensure_ascii=False)
+    return hashlib.sha256(key.encode("utf-8") + b"\x1f" + (payload or b"")).hexdigest()[:32]
 
 
 def oversize(title: str | None, body: str | None, summary: str | None = None) -> tuple[str, str] | None:
@@ -102,7 +115,8 @@ def stage_error(stage: str, record: dict[str, Any], exc: Exception, payload: byt
                   record.get("source_type") or "unknown",
                   record.get("source") or record.get("feed_url") or record.get("url") or "",
                   guid=record.get("guid"), title=str(record.get("title") or "")[:500] or None,
-                  payload=json_payload(record) if payload is None else payload)
+                  payload=json_payload(record) if payload is None else payload,
+                  position=record.get("position"))
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -2,20 +2,33 @@
 
 Suites are JSON files in ``expectations/`` named after the table they check
 (``articles.json`` ...). Expectations may use suite parameters
-(``{"$PARAMETER": "max_published_at"}``) filled per run by the caller.
+(``{"$PARAMETER": "max_published_at"}``, :func:`suite_parameters`) filled per run.
 Creating a :class:`BatchValidator` imports GX (seconds): do it once per
 worker, in ``DoFn.setup()``.
+
+A failing batch is quarantined row by row where GX names the rows (:func:`validate_batch`):
+expectations on values (sets, regexes, not-null, ranges, uniqueness) list the failing rows'
+indices, so only those rows go to quarantine and the rest is validated again. A failed
+expectation on the batch as a whole (column list, row count, distinct values) names no row:
+then the whole batch is quarantined.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
+
+from pipelines.core.batches import RowBatch, tag_rows, take_rows
+
+# The failing rows' indices in every result, without GX's copy of their values (the rows go to
+# quarantine whole) or a pandas query string.
+RESULT_FORMAT = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
 
 
 class SuiteError(ValueError):
@@ -35,6 +48,18 @@ def load_suite_json(suites_dir: str | os.PathLike, table: str) -> dict[str, Any]
     return suite
 
 
+def suite_parameters(now: dt.datetime) -> dict[str, Any]:
+    """The suites' parameters at ``now``: ``now`` and ``max_published_at`` (Normalize's tolerance later)."""
+    from pipelines.core.normalize import FUTURE_TOLERANCE  # here: the GX child process never needs it
+
+    return {"now": now, "max_published_at": now + FUTURE_TOLERANCE}
+
+
+def expectation_name(config: dict[str, Any]) -> str:
+    """``type(column)`` of an expectation config, as manifests and quarantined rows name it."""
+    return f"{config['type']}({config['kwargs'].get('column', '')})"
+
+
 @dataclass(frozen=True)
 class Outcome:
     success: bool
@@ -43,6 +68,68 @@ class Outcome:
     @property
     def failed_expectations(self) -> list[str]:
         return self.result["summary"]["failed"]
+
+
+def row_failures(result: dict[str, Any]) -> tuple[dict[int, list[str]], list[str]]:
+    """``(failed expectation names per row index, names that blame no row)`` of a GX result.
+
+    A failed expectation that lists ``unexpected_index_list`` blames those rows; one that does
+    not (an aggregate, or one GX could not evaluate) blames the batch as a whole.
+    """
+    by_row: dict[int, list[str]] = {}
+    whole: list[str] = []
+    for item in result["results"]:
+        if item["success"]:
+            continue
+        name = expectation_name(item["expectation_config"])
+        indices = (item.get("result") or {}).get("unexpected_index_list")
+        if not indices or not all(isinstance(index, int) for index in indices):
+            whole.append(name)
+            continue
+        for index in indices:
+            names = by_row.setdefault(index, [])
+            if name not in names:
+                names.append(name)
+    return by_row, whole
+
+
+class Validator(Protocol):
+    def validate(self, table: pa.Table, parameters: dict[str, Any] | None = None) -> Outcome: ...
+
+
+def validate_batch(validator: Validator, batch: RowBatch,
+                   parameters: dict[str, Any]) -> list[tuple[bool, RowBatch, dict[str, Any]]]:
+    """Validate ``batch``: ``[(valid, batch, result), ...]``, the batches to write and their GX results.
+
+    Passing: the batch, valid. Failing on expectations that name rows: those rows, quarantined
+    (``failed_expectations`` set per row, under this result), and the rest validated again (its
+    own result: valid, or quarantined whole should it still fail). Failing on an expectation that
+    names no row: the whole batch, quarantined. ``summary.batch_id`` says which batch a result is
+    of (``split_from``: the batch the rest was split from).
+    """
+    outcome = validator.validate(batch.to_arrow(), parameters)
+    outcome.result["summary"]["batch_id"] = batch.batch_id
+    if outcome.success:
+        return [(True, batch, outcome.result)]
+    by_row, whole = row_failures(outcome.result)
+    if whole or len(by_row) == len(batch.rows):
+        return [(False, _quarantined_whole(batch, outcome), outcome.result)]
+    outcome.result["summary"]["quarantined_rows"] = len(by_row)
+    quarantined = take_rows(batch, sorted(by_row), "quarantined", by_row)
+    rest = take_rows(batch, [i for i in range(len(batch.rows)) if i not in by_row], "rest")
+    second = validator.validate(rest.to_arrow(), parameters)
+    second.result["summary"].update(batch_id=rest.batch_id, split_from=batch.batch_id)
+    if second.success:
+        return [(False, quarantined, outcome.result), (True, rest, second.result)]
+    return [(False, quarantined, outcome.result), (False, _quarantined_whole(rest, second), second.result)]
+
+
+def _quarantined_whole(batch: RowBatch, outcome: Outcome) -> RowBatch:
+    """``batch`` with every row tagged: the expectations that named it, and those that name no row."""
+    by_row, whole = row_failures(outcome.result)
+    names = [by_row.get(index, []) + whole or list(outcome.failed_expectations)
+             for index in range(len(batch.rows))]
+    return tag_rows(batch, names)
 
 
 class BatchValidator:
@@ -71,13 +158,13 @@ class BatchValidator:
         self._batch_definition = asset.add_batch_definition_whole_dataframe(f"{table}_batch")
 
     def validate(self, table: pa.Table, parameters: dict[str, Any] | None = None) -> Outcome:
-        frame = table.to_pandas()
+        frame = table.to_pandas()  # a RangeIndex: GX's unexpected indices are row positions
         batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(self._suite, expectation_parameters=parameters or {}).to_json_dict()
-        failed = [
-            f"{item['expectation_config']['type']}({item['expectation_config']['kwargs'].get('column', '')})"
-            for item in result["results"] if not item["success"]
-        ]
+        result = batch.validate(self._suite, result_format=RESULT_FORMAT,
+                                expectation_parameters=parameters or {}).to_json_dict()
+        for item in result["results"]:
+            (item.get("result") or {}).pop("unexpected_list", None)
+        failed = [expectation_name(item["expectation_config"]) for item in result["results"] if not item["success"]]
         result["summary"] = {"rows": table.num_rows, "failed": failed}
         return Outcome(bool(result["success"]), result)
 
@@ -104,13 +191,24 @@ class ValidationService:
 
     def __init__(self, suites: dict[str, dict[str, Any]], timeout: float = 300.0) -> None:
         import multiprocessing
+        import signal
         import threading
 
         self.suites = suites
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child, suites), name="news-ingest-gx", daemon=True)
-        self._process.start()
+        # Ctrl-C reaches the whole process group; the run handles it. The child inherits SIGINT ignored, so
+        # not even its start-up (before _serve) turns one into a traceback; here one waits, blocked, meanwhile.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is \
+            threading.main_thread() else None
+        try:
+            self._process.start()
+        finally:
+            if handler is not None:
+                signal.signal(signal.SIGINT, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child.close()
         self._lock = threading.Lock()
         self._ready = None  # until the child says it is ready: "" (ok) or (kind, message)
@@ -141,8 +239,11 @@ class ValidationService:
             raise RuntimeError(payload)
         return payload
 
-    def close(self) -> None:
-        if self._lock.acquire(timeout=5):  # never in the middle of another thread's request
+    def close(self, now: bool = False) -> None:
+        """Stop the child: after its current request, or with ``now`` (a stopped run) at once."""
+        if now:  # SIGTERM: the child releases its semaphores and exits, mid-import or mid-batch
+            self._process.terminate()
+        elif self._lock.acquire(timeout=5):  # never in the middle of another thread's request
             try:
                 self._connection.send(None)
             except (OSError, ValueError):
@@ -167,15 +268,27 @@ def _ipc_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def _exit_now() -> None:
+    """The child's end. At once: tearing down an interpreter with GX loaded takes ~0.5 s of the run's
+    wall time, and this process has nothing to save. multiprocessing's own exit finalizers still run
+    (they release the semaphores GX's imports create; private API, checked on Python 3.11:
+    tests/test_validation_service.py fails with a leaked-semaphore warning without it)."""
+    import multiprocessing.util
+    import sys
+
+    multiprocessing.util._run_finalizers()  # type: ignore[attr-defined]  # private, not in typeshed
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def _serve(connection, suites: dict[str, dict[str, Any]]) -> None:
     """The child: build the validators (importing GX), say so, then validate until told to stop."""
     import logging
-    import multiprocessing.util
-    import os
     import signal
-    import sys
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it closes us
+    signal.signal(signal.SIGTERM, lambda *_: _exit_now())  # the run stops us, or systemd stops us all
     handler = logging.StreamHandler()  # GX logs at INFO on its own loggers: only warnings reach the terminal
     handler.setLevel(logging.WARNING)
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
@@ -185,20 +298,17 @@ def _serve(connection, suites: dict[str, dict[str, Any]]) -> None:
         reply = ("suite", str(exc)) if isinstance(exc, SuiteError) else ("error", f"{type(exc).__name__}: {exc}")
         connection.send(reply)
         return
-    connection.send("")
+    try:
+        connection.send("")
+    except OSError:  # the run is gone already (BrokenPipeError)
+        return
     while True:
         try:
             request = connection.recv()
         except (EOFError, OSError):
             return
-        if request is None:  # done. Exit now: tearing down an interpreter with GX loaded takes ~0.5 s of
-            # the run's wall time, and this process has nothing to save. multiprocessing's own exit
-            # finalizers still run (they release the semaphores GX's imports create; private API, checked
-            # on Python 3.11: tests/test_validation_service.py fails with a leaked-semaphore warning without it).
-            multiprocessing.util._run_finalizers()  # type: ignore[attr-defined]  # private, not in typeshed
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
+        if request is None:
+            _exit_now()
         table_name, data, parameters = request
         try:
             table = pa.ipc.open_stream(data).read_all()
@@ -218,11 +328,12 @@ def start_service(suites: dict[str, dict[str, Any]]) -> ValidationService:
     return _SERVICE
 
 
-def stop_service() -> None:
+def stop_service(now: bool = False) -> None:
+    """Stop the service, if any; ``now``: without waiting for a batch in progress (a stopped run)."""
     global _SERVICE
     service, _SERVICE = _SERVICE, None
     if service is not None:
-        service.close()
+        service.close(now)
 
 
 class _ServiceValidator:

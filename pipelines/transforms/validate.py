@@ -1,13 +1,17 @@
 """Validation: row-level schema checks, batching, and Great Expectations per batch.
 
 CheckRows    in: article or duplicate rows; out: ``rows`` (rows that fit the table's
-             schema) and ``rejects`` (``Reject`` with reason SCHEMA_VIOLATION).
+             schema and its value rules, ``schemas.rules``: the per-row part of the suites)
+             and ``rejects`` (``Reject`` with reason SCHEMA_VIOLATION).
 BatchRows    in: rows of one table; out: ``RowBatch``es, one per future Parquet file.
 ValidateBatches
              in: ``RowBatch``es; out: ``valid`` and ``quarantined``, each
-             ``(batch, gx_result_dict)``. The suite is ``<suites_dir>/<table>.json``, read
-             when the graph is built (a missing suite fails then) and shipped to workers
-             with the DoFn, so remote workers never open the driver's path.
+             ``(batch, gx_result_dict)``. Rows an expectation names are quarantined
+             without the rest of their batch, which is validated again; a failed
+             aggregate expectation quarantines the batch (``core.validation.validate_batch``).
+             The suite is ``<suites_dir>/<table>.json``, read when the graph is built (a
+             missing suite fails then) and shipped to workers with the DoFn, so remote
+             workers never open the driver's path.
 
     batches = rows | BatchRows("articles") | ValidateBatches("articles", SUITES_DIR)
 """
@@ -23,9 +27,9 @@ import apache_beam as beam
 import schemas
 from pipelines.core import records as r
 from pipelines.core.batches import RowBatch, make_batches, partition_of, shard_of
-from pipelines.core.normalize import FUTURE_TOLERANCE
-from pipelines.core.validation import load_suite_json, validator_for
+from pipelines.core.validation import load_suite_json, suite_parameters, validate_batch, validator_for
 from pipelines.transforms.tags import QUARANTINED, REJECTS, ROWS, VALID, CheckedBatch, Row
+from schemas.rules import SOURCE_TYPES, check_values
 
 STAGE = "validate"
 DEFAULT_BATCH_SIZE = 10_000
@@ -39,11 +43,19 @@ class CheckRowFn(beam.DoFn):
     def __init__(self, table: str) -> None:
         self.table = table
 
+    def start_bundle(self) -> None:
+        # The bounds GX checks later are at least these: time only moves on.
+        self.parameters = suite_parameters(dt.datetime.now(dt.timezone.utc))
+
     def process(self, row: dict):
         problems = schemas.check_row(row, schemas.TABLE_SCHEMAS[self.table])
+        if not problems:
+            problems = check_values(row, self.table, self.parameters)
         if problems:
+            source_type = row.get("source_type")
             yield beam.pvalue.TaggedOutput(REJECTS, r.Reject(
-                STAGE, r.SCHEMA_VIOLATION, "; ".join(problems), row.get("source_type") or "unknown",
+                STAGE, r.SCHEMA_VIOLATION, "; ".join(problems),
+                source_type if source_type in SOURCE_TYPES else "unknown",
                 row.get("feed_url") or row.get("url") or "", guid=row.get("guid"),
                 title=row.get("title") if isinstance(row.get("title"), str) else None,
                 payload=r.json_payload(row)))
@@ -93,16 +105,15 @@ class ValidateBatchFn(beam.DoFn):
         self.validator = validator_for(self.table, self.suite_json)  # the run's GX process, if it has one
 
     def process(self, batch):
-        now = dt.datetime.now(dt.timezone.utc)
-        parameters = {"now": now, "max_published_at": now + FUTURE_TOLERANCE}
+        parameters = suite_parameters(dt.datetime.now(dt.timezone.utc))
         # Rows were checked against the schema before batching, so to_arrow() raising here is a bug.
-        outcome = self.validator.validate(batch.to_arrow(), parameters)
-        if outcome.success:
-            yield beam.pvalue.TaggedOutput(VALID, (batch, outcome.result))
-        else:
-            LOG.warning("%s batch %s failed validation: %s", self.table, batch.batch_id,
-                        ", ".join(outcome.failed_expectations))
-            yield beam.pvalue.TaggedOutput(QUARANTINED, (batch, outcome.result))
+        for valid, part, result in validate_batch(self.validator, batch, parameters):
+            if valid:
+                yield beam.pvalue.TaggedOutput(VALID, (part, result))
+            else:
+                LOG.warning("%s batch %s failed validation: %d of %d rows quarantined (%s)", self.table,
+                            batch.batch_id, len(part.rows), len(batch.rows), ", ".join(result["summary"]["failed"]))
+                yield beam.pvalue.TaggedOutput(QUARANTINED, (part, result))
 
 
 class ValidateBatches(beam.PTransform):

@@ -6,8 +6,8 @@ the files wait until the commit), and ``locations``, ``(article_id, path)`` of e
 written to ``articles/`` (for the seen-index; ``path`` is the final one).
 
 Each batch becomes ``<destination>/<partition>/part-<run_id>-<batch_id>.parquet``
-(``quarantine/<table>/<partition>/...`` for quarantined batches), zstd, under the
-table's explicit schema; its GX result ``_validation/<run_id>/<table>-<batch_id>.json``.
+(``quarantine/<table>/<partition>/...`` for quarantined rows, ``failed_expectations`` set),
+zstd, under the table's explicit schema; its GX result ``_validation/<run_id>/<table>-<batch_id>.json``.
 Both are written only under ``<output>/_staging/<run_id>/`` (the same relative path);
 WriteManifest renames them into place in the run's commit (``pipelines/journal.py``),
 together with the seen-index, or not at all. File names come from the run id and a hash
@@ -26,7 +26,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import IntervalWindow
 
 from pipelines import storage
-from pipelines.core.batches import parquet_bytes
+from pipelines.core.batches import parquet_bytes, quarantined_by
 from pipelines.core.manifest import COUNT_OF_DESTINATION, file_record
 from pipelines.transforms.tags import FILES, LOCATIONS, CheckedBatch, FileRecord, Location
 
@@ -61,7 +61,8 @@ class WriteBatchFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(LOCATIONS, (row["article_id"], relative))
         yield file_record(self.destination, batch.table, relative, len(batch.rows), batch.batch_id,
                           validation, bool(result.get("success")), result["summary"]["failed"],
-                          staged=staged, staged_validation=staged_validation)
+                          staged=staged, staged_validation=staged_validation,
+                          quarantined_by=quarantined_by(batch.rows) if self.destination == "quarantine" else None)
 
 
 class WriteParquetBatches(beam.PTransform):

@@ -8,11 +8,22 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import schemas
-from pipelines.core.batches import (ID_COLUMNS, PARQUET_COMPRESSION, RowBatch, make_batches, parquet_bytes,
-                                    partition_of, shard_of)
+from pipelines.core.batches import (
+    ID_COLUMNS,
+    PARQUET_COMPRESSION,
+    RowBatch,
+    make_batches,
+    parquet_bytes,
+    partition_of,
+    quarantined_by,
+    shard_of,
+    tag_rows,
+    take_rows,
+)
 from pipelines.core.records import Reject, stable_hash
 
 PROPERTY = settings(max_examples=100, deadline=None)
@@ -207,3 +218,28 @@ def test_parquet_bytes_is_deterministic():
 def test_batch_size_below_one_is_a_clear_error():
     with pytest.raises(ValueError, match="batch_size"):
         make_batches("articles", "ingest_date=2026-01-01", [], 0)
+
+
+# --- parts of a batch (row-level quarantine) -----------------------------------------------------------
+
+def test_take_rows_makes_a_batch_of_its_own_and_tags_its_rows():
+    [batch] = make_batches("articles", PARTITION, ROWS, batch_size=10)
+    failed = {1: ["expect_a(x)"], 4: ["expect_a(x)", "expect_b(y)"]}
+    quarantined = take_rows(batch, [1, 4], "quarantined", failed)
+    rest = take_rows(batch, [0, 2, 3, 5, 6], "rest")
+    assert quarantined.rows == tuple({**batch.rows[i], "failed_expectations": failed[i]} for i in (1, 4))
+    assert rest.rows == tuple(batch.rows[i] for i in (0, 2, 3, 5, 6))
+    assert len({batch.batch_id, quarantined.batch_id, rest.batch_id}) == 3
+    assert take_rows(batch, [1, 4], "quarantined", failed) == quarantined  # deterministic
+    assert quarantined_by(quarantined.rows) == {"expect_a(x)": 2, "expect_b(y)": 1}
+    table = quarantined.to_arrow()  # quarantined rows fit their table's schema
+    assert table.column("failed_expectations").to_pylist() == [["expect_a(x)"], ["expect_a(x)", "expect_b(y)"]]
+
+
+def test_tag_rows_keeps_the_batch_id():
+    [batch] = make_batches("rejects", PARTITION, [reject_row(n) for n in range(3)], batch_size=10)
+    tagged = tag_rows(batch, [["expect_c()"]] * 3)
+    assert tagged.batch_id == batch.batch_id and quarantined_by(tagged.rows) == {"expect_c()": 3}
+    assert all(row["failed_expectations"] is None for row in batch.rows)  # the original is untouched
+    with pytest.raises(ValueError):
+        tag_rows(batch, [["expect_c()"]])

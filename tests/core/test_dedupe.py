@@ -4,11 +4,19 @@ import datetime as dt
 import itertools
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import schemas
-from pipelines.core.dedupe import (METHODS, MIN_CONTENT_WORDS, dedup_key, duplicate_rows, kept_row,
-                                   merge_clusters, priority)
+from pipelines.core.dedupe import (
+    METHODS,
+    MIN_CONTENT_WORDS,
+    dedup_key,
+    duplicate_rows,
+    kept_row,
+    merge_clusters,
+    priority,
+)
 
 PROPERTY = settings(max_examples=150, deadline=None)
 UTC = dt.timezone.utc
@@ -208,3 +216,29 @@ def test_duplicate_rows():
     for dup in dups:
         assert schemas.check_row(dup, schemas.DUPLICATE_SCHEMA) == []
     assert duplicate_rows((kept, [])) == []
+
+
+def test_entries_sharing_a_guid_but_not_one_entry_keep_ids_of_their_own():
+    """A feed that repeats one guid on different items: normalize gives them one guid-based id; the
+    guid pass keeps them apart and identifies each by its link (else its content)."""
+    from pipelines.core.dedupe import merge_group
+    from pipelines.core.records import article_id
+
+    shared = article_id("feed", "https://ex.com/rss", "same", None, "h" * 64)
+    first = row(shared, guid="same", url="https://ex.com/1", canonical_url="https://ex.com/1", title="One",
+                content_hash="a" * 64)
+    second = row(shared, guid="same", url="https://ex.com/2", canonical_url="https://ex.com/2", title="Two",
+                 content_hash="b" * 64)
+    no_link = row(shared, guid="same", url=None, canonical_url=None, title="Three", content_hash="c" * 64)
+    copy = dict(second)  # the same entry twice: one article
+    merged = merge_group([cluster(first), cluster(second), cluster(no_link), cluster(copy)], "guid")
+    assert len(merged) == 3
+    kept = {c[0]["title"]: c[0]["article_id"] for c in merged}
+    assert kept == {"One": article_id("feed", "https://ex.com/rss", None, "https://ex.com/1", "a" * 64),
+                    "Two": article_id("feed", "https://ex.com/rss", None, "https://ex.com/2", "b" * 64),
+                    "Three": article_id("feed", "https://ex.com/rss", None, None, "c" * 64)}
+    [(_, [(dropped, method, _)])] = [c for c in merged if c[1]]
+    assert dropped["article_id"] == shared and method == "guid"  # the id the copy had
+    # one entry under its guid keeps the guid-based id
+    [(alone, _)] = merge_group([cluster(first)], "guid")
+    assert alone["article_id"] == shared

@@ -4,8 +4,14 @@ import json
 
 import pytest
 
-from pipelines.core.manifest import (COUNT_OF_DESTINATION, STATUS_FAILED, STATUS_OK, STATUS_QUARANTINED,
-                                     build_manifest, file_record)
+from pipelines.core.manifest import (
+    COUNT_OF_DESTINATION,
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_QUARANTINED,
+    build_manifest,
+    file_record,
+)
 
 HEADER = {"run_id": "run-1", "started_at": "2026-01-02T03:04:05+00:00", "inputs": {"documents": "seeds/documents"}}
 FINISHED = "2026-01-02T03:05:00+00:00"
@@ -88,3 +94,18 @@ def test_every_destination_has_a_count():
 def test_unknown_destination_is_an_error():
     with pytest.raises(KeyError):
         build_manifest(HEADER, 1, [file_record("elsewhere", "articles", "x", 1, "b", None, True, [])], [], FINISHED)
+
+
+def test_manifest_says_which_expectations_sent_how_many_rows_to_quarantine():
+    def quarantine(rows, by):
+        return file_record("quarantine", "articles", f"quarantine/articles/x/{rows}.parquet", rows, f"b{rows}",
+                           "v.json", False, sorted(by), quarantined_by=by)
+
+    files = [record("articles", 5), quarantine(2, {"expect_a(c)": 2, "expect_b(d)": 1}),
+             quarantine(3, {"expect_a(c)": 3})]
+    manifest = build_manifest(HEADER, 10, files, [], FINISHED)
+    assert manifest["counts"]["quarantined"] == 5 and manifest["reconciled"] is True
+    assert manifest["quarantined_by"] == {"expect_a(c)": 5, "expect_b(d)": 1}
+    assert {f["path"]: f["quarantined_by"] for f in manifest["files"]}["quarantine/articles/x/2.parquet"] == {
+        "expect_a(c)": 2, "expect_b(d)": 1}
+    assert build_manifest(HEADER, 5, files[:1], [], FINISHED)["quarantined_by"] == {}

@@ -5,7 +5,8 @@ import json
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import schemas
 from pipelines.core import records as r
@@ -27,7 +28,7 @@ def test_reason_codes_are_upper_snake_and_equal_their_names():
 
 
 def test_raw_fields_cover_what_normalize_reads():
-    assert len(r.RAW_FIELDS) == len(set(r.RAW_FIELDS)) == 13
+    assert len(r.RAW_FIELDS) == len(set(r.RAW_FIELDS)) == 14
     assert {"source_type", "source", "title", "body", "text_is_html", "published_at"} <= set(r.RAW_FIELDS)
 
 
@@ -175,3 +176,33 @@ def test_stable_hash_parts_cannot_collide_through_the_separator():
     assert r.stable_hash("a\x1fb") != r.stable_hash("a", "b")
     assert r.stable_hash("ab", "") != r.stable_hash("a", "b")
     assert r.stable_hash(None, "x") == r.stable_hash("", "x")
+
+
+# --- ids of input records ----------------------------------------------------------------------------
+
+def test_identical_records_at_two_positions_of_one_source_have_two_ids():
+    """Two identical entries of one feed (say, both untitled) are two input records."""
+    first, second = (r.Reject("normalize", r.MISSING_TITLE, "record has no title", "feed", "feeds/a.rss",
+                              payload=b'{"title": null}', position=position) for position in (3, 4))
+    rows = [first.to_row("run", INGESTED_AT), second.to_row("run", INGESTED_AT)]
+    assert rows[0]["reject_id"] != rows[1]["reject_id"]
+    assert [row["position"] for row in rows] == [3, 4]
+    assert rows[0]["reject_id"] == first.to_row("run-2", INGESTED_AT)["reject_id"]  # stable across runs
+    whole = r.Reject("read_feeds", r.FEED_MALFORMED, "not a feed", "feed", "feeds/a.rss", payload=b"x")
+    assert whole.to_row("run", INGESTED_AT)["position"] is None
+
+
+def test_every_reject_our_code_makes_keeps_the_rejects_rules():
+    """The rejects' suite has no CheckRows before it (a reject cannot be rejected): its rules hold by
+    construction, for every reason code and stage."""
+    from pipelines.core import documents, feeds, normalize
+    from pipelines.transforms import enrich, validate
+
+    codes = [value for name, value in vars(r).items() if isinstance(value, str) and value == name and name.isupper()]
+    stages = {documents.STAGE, feeds.STAGE, normalize.STAGE, enrich.STAGE, validate.STAGE}
+    for code in codes:
+        for stage in stages:
+            for source_type in ("feed", "document", "unknown"):
+                row = r.Reject(stage, code, "m", source_type, "src", position=0).to_row("run", INGESTED_AT)
+                assert schemas.check_values(row, "rejects") == [], (stage, code)
+    assert stages == set(schemas.rules.STAGES)
