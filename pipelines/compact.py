@@ -202,19 +202,21 @@ def live_files(output: str, table: str | None = None) -> list[str]:
     return sorted(f for f in files if table is None or f.startswith(table + "/"))
 
 
+def partitions(output: str, table: str) -> dict[str, dt.datetime]:
+    """``{ingest_date=D: the end of day D (UTC)}`` for the partition directories of ``table``."""
+    folder = os.path.join(output, table)
+    found = {}
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        match = _PARTITION_RE.match(name)
+        if match and os.path.isdir(os.path.join(folder, name)):
+            found[name] = dt.datetime.fromisoformat(match.group(1)).replace(tzinfo=dt.timezone.utc) \
+                + dt.timedelta(days=1)
+    return found
+
+
 def closed_partitions(output: str, table: str, older_than: dt.timedelta, now: dt.datetime) -> list[str]:
     """``ingest_date=D`` directories of ``table`` whose day ended at or before ``now - older_than``."""
-    folder = os.path.join(output, table)
-    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-    closed = []
-    for name in names:
-        match = _PARTITION_RE.match(name)
-        if not match or not os.path.isdir(os.path.join(folder, name)):
-            continue
-        day_end = dt.datetime.fromisoformat(match.group(1)).replace(tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
-        if day_end <= now - older_than:
-            closed.append(name)
-    return closed
+    return [name for name, day_end in partitions(output, table).items() if day_end <= now - older_than]
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -495,7 +497,8 @@ def compact(output: str, older_than: dt.timedelta = DEFAULT_OLDER_THAN, tables: 
             now: dt.datetime | None = None, max_rows: int = DEFAULT_MAX_ROWS, grace: dt.timedelta = DEFAULT_GRACE,
             wait_s: float = 0.0, compact_id: str | None = None) -> dict:
     """Compact the closed partitions of ``tables`` under ``output``; returns the record
-    (``partitions`` empty, nothing written, when there was nothing to do).
+    (``partitions`` empty, nothing written, when there was nothing to do; then ``skipped`` lists the
+    ``table/ingest_date=D`` partitions still ``open``, of ``one_file`` already, or with ``unlisted`` files).
 
     Raises ``LockBusy`` when a run holds the output, ``CompactError`` when it cannot go on.
     """
@@ -516,24 +519,30 @@ def compact(output: str, older_than: dt.timedelta = DEFAULT_OLDER_THAN, tables: 
         recovered = recover_compactions(output)
         purged = purge_retired(output, dt.datetime.now(dt.timezone.utc), grace)  # real time: readers
         accounted = set(live_files(output))
-        partitions = []
+        chosen = []
+        skipped: dict[str, list[str]] = {"open": [], "one_file": [], "unlisted": []}  # why not the others
         for table in tables:
-            for partition in closed_partitions(output, table, older_than, now):
+            closed = closed_partitions(output, table, older_than, now)
+            skipped["open"] += [f"{table}/{name}" for name in partitions(output, table) if name not in closed]
+            for partition in closed:
                 names = _parquet_files(os.path.join(output, table, partition))
                 if len(names) < 2:
+                    skipped["one_file"].append(f"{table}/{partition}")
                     continue
                 strangers = [n for n in names if f"{table}/{partition}/{n}" not in accounted]
                 if strangers:  # an interrupted pre-journal run, or someone else's file: leave it alone
                     LOG.warning("%s/%s not compacted: %d files no committed manifest lists (%s)",
                                 table, partition, len(strangers), ", ".join(strangers[:3]))
+                    skipped["unlisted"].append(f"{table}/{partition}")
                     continue
-                partitions.append((table, partition))
-        result = {"kind": KIND, "run_id": compact_id, "partitions": [], "recovered": recovered, "purged": purged}
-        if not partitions:
+                chosen.append((table, partition))
+        result = {"kind": KIND, "run_id": compact_id, "partitions": [], "recovered": recovered, "purged": purged,
+                  "skipped": skipped}
+        if not chosen:
             return result
         try:  # refuse a filesystem without RENAME_EXCHANGE before staging anything or writing a plan
             probe_exchange(os.path.join(output, COMPACT_DIR, compact_id, "probe"))
-            entries = [_stage_partition(output, compact_id, t, p, max_rows) for t, p in partitions]
+            entries = [_stage_partition(output, compact_id, t, p, max_rows) for t, p in chosen]
         except BaseException:
             shutil.rmtree(os.path.join(output, COMPACT_DIR, compact_id), ignore_errors=True)
             raise

@@ -48,7 +48,9 @@ it writes anything.
 Fault injection, for tests only: ``NEWS_INGEST_FAULT`` (comma-separated) makes the process
 ``os._exit(137)`` (as SIGKILL would) at a named point: ``journal-after-write`` (journal
 written, nothing renamed), ``journal-mid-rename`` (after the first rename),
-``journal-before-delete`` (renames and manifest done, journal still there).
+``journal-before-delete`` (renames and manifest done, journal still there). ``<point>:SIGINT``
+or ``<point>:SIGTERM`` sends the process that signal there instead (a stop request inside the commit),
+``<point>:SIGTERM:group`` its whole process group (as systemd and Ctrl-C do).
 """
 
 from __future__ import annotations
@@ -57,11 +59,12 @@ import datetime as dt
 import logging
 import os
 import re
+import signal
 
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import storage
+from pipelines import signals, storage
 
 LOG = logging.getLogger("news_ingest")
 JOURNAL_DIR = "_journal"
@@ -133,9 +136,16 @@ def _same_attempt(old: dict, new: dict) -> bool:
 
 
 def _fault(point: str) -> None:
-    """Test-only: die like SIGKILL at ``point`` when NEWS_INGEST_FAULT names it."""
-    if point in os.environ.get(FAULT_ENV, "").split(","):
-        os._exit(137)
+    """Test-only: die like SIGKILL at ``point`` when NEWS_INGEST_FAULT names it (``point:SIGTERM``: send that)."""
+    for fault in os.environ.get(FAULT_ENV, "").split(","):
+        if fault == point:
+            os._exit(137)
+        if fault.startswith(point + ":SIG"):
+            _, name, *group = fault.split(":")
+            if group:
+                os.killpg(os.getpgrp(), signal.Signals[name])
+            else:
+                os.kill(os.getpid(), signal.Signals[name])
 
 
 def journal_path(output: str, commit_id: str) -> str:
@@ -197,19 +207,20 @@ def commit(output: str, commit_id: str, renames: list[tuple[str, str]], manifest
     if missing:
         raise JournalError(f"commit {commit_id}: {len(missing)} staged file(s) missing, e.g. {missing[0]}; "
                            "nothing was published")
-    # the staged names must survive a power cut once the journal lists them (files: fsynced when written)
-    storage.fsync_dirs({storage.parent_of(staged) for staged, _ in renames})
-    entry = {
-        "commit_id": commit_id,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "renames": [[_to_entry(output, staged), _to_entry(output, final)] for staged, final in renames],
-        "manifest_path": _to_entry(output, manifest_path),
-        "manifest": manifest,
-    }
-    path = journal_path(output, commit_id)
-    storage.publish_bytes(storage.json_bytes(entry), path, path + ".tmp")
-    _fault("journal-after-write")
-    _roll_forward(output, entry, recovered=False)
+    with signals.held():  # a stop request waits for the commit to end (none starts after one)
+        # the staged names must survive a power cut once the journal lists them (files: fsynced when written)
+        storage.fsync_dirs({storage.parent_of(staged) for staged, _ in renames})
+        entry = {
+            "commit_id": commit_id,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "renames": [[_to_entry(output, staged), _to_entry(output, final)] for staged, final in renames],
+            "manifest_path": _to_entry(output, manifest_path),
+            "manifest": manifest,
+        }
+        path = journal_path(output, commit_id)
+        storage.publish_bytes(storage.json_bytes(entry), path, path + ".tmp")
+        _fault("journal-after-write")
+        _roll_forward(output, entry, recovered=False)
 
 
 def _set_aside(output: str, path: str, reason: str) -> None:
@@ -278,7 +289,8 @@ def recover(output: str) -> list[str]:
     recovered = []
     for entry in pending(output):
         try:
-            _roll_forward(output, entry, recovered=True)
+            with signals.held():
+                _roll_forward(output, entry, recovered=True)
         except JournalError as exc:
             path = journal_path(output, entry["commit_id"])
             raise JournalError(

@@ -27,12 +27,12 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 import pipelines
 import schemas
-from pipelines import journal, storage
+from pipelines import journal, signals, storage
 from pipelines.compact import recover_pending_compactions
 from pipelines.config import RunConfig
 from pipelines.core import validation
 from pipelines.core.feed_list import FeedSource
-from pipelines.core.manifest import STATUS_FAILED
+from pipelines.core.manifest import STATUS_FAILED, STATUS_INTERRUPTED
 from pipelines.core.records import one_line
 from pipelines.core.urls import redact_url
 from pipelines.lock import OutputLock
@@ -200,9 +200,16 @@ def run(config: RunConfig, feeds: list[FeedSource]) -> dict:
     run's Beam counters (``metrics``: hyphen repairs, feeds fetched, ...). A pipeline that
     raises before its commit leaves a manifest with status ``failed`` before the exception
     propagates; one that raises after it keeps its committed manifest, with ``error_after_commit``.
+    Stopped by SIGINT/SIGTERM (``pipelines/signals.py``, when the CLI handles them), it raises
+    :class:`signals.Interrupted` after leaving a manifest with status ``interrupted`` (or, after its
+    commit, the committed one with ``interrupted_after_commit``).
     """
-    with OutputLock(config.output, config.lock_wait, owner=config.run_id):
+    with signals.interruptible():  # a stop request while waiting for the lock: nothing read or written
+        lock = OutputLock(config.output, config.lock_wait, owner=config.run_id).acquire()
+    try:
         return _run_locked(config, feeds)
+    finally:
+        lock.release()
 
 
 class OutputFull(OSError):
@@ -264,6 +271,38 @@ def _committed_manifest(path: str, config: RunConfig) -> dict | None:
     return manifest if mine else None
 
 
+def _interrupted(config: RunConfig, feeds: list[FeedSource], path: str, recovered: list[str], signum: int,
+                 keep_staging: bool) -> signals.Interrupted:
+    """Leave the manifest an interrupted run owes (none over an earlier run's); the Interrupted to raise."""
+    by = signals.name(signum)
+    manifest = _committed_manifest(path, config)
+    if manifest is not None:  # published: it stays as it is, saying what came after
+        manifest["interrupted_after_commit"] = by
+        detail = (f"after its commit: its files are published (status {manifest['status']}); the feed state "
+                  "was not saved, so the next run fetches those feeds again (their entries are duplicates then)")
+    elif journal.published_manifest(path) is not None:  # an earlier run's (the id was not checked yet)
+        return signals.Interrupted(signum, "before it wrote anything")
+    else:
+        if FileSystems.exists(journal.journal_path(config.output, config.run_id)):  # a worker cut mid-commit
+            detail = "during its commit: its journal stands and the next run completes the commit"
+        elif keep_staging:
+            detail = ("before its commit: nothing was published; its staged files are left for the next run, "
+                      "which removes them")
+        else:
+            detail = ("before its commit: nothing was published, its staged files were removed and the feed "
+                      "state was not advanced (the next run reads the same inputs)")
+        manifest = {**failed_manifest(config, feeds, f"interrupted by {by} {detail}"),
+                    "status": STATUS_INTERRUPTED, "interrupted_by": by, "published": False,
+                    "recovered": recovered}
+    try:
+        staged = storage.join(config.output, storage.STAGING_DIR, config.run_id, "manifest-interrupted.json")
+        storage.publish_bytes(storage.json_bytes(manifest), path, staged)
+    except (OSError, BeamIOError) as write_error:
+        LOG.error("could not write the interrupted run's manifest: %s", write_error)
+        return signals.Interrupted(signum, f"{detail} (its manifest could not be written)")
+    return signals.Interrupted(signum, f"{detail} (manifest: _runs/{config.run_id}.json)", manifest)
+
+
 def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
     options = PipelineOptions(batch_runner_args(config.beam_args))  # LocalRunner unless --runner is given
     in_process = (runner_of(config.beam_args) is None
@@ -271,6 +310,9 @@ def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
     path = manifest_path(config.output, config.run_id)
     recovered: list[str] = []
     journaled = False  # the run failed on a full disk after writing its commit journal
+    # a stop request leaves staging to the next run where another process may still be writing it
+    keep_staging = runner_of(config.beam_args) is not None
+    stopped = False  # by SIGINT/SIGTERM
 
     def staged(*name: str) -> str:
         return storage.join(config.output, storage.STAGING_DIR, config.run_id, *name)
@@ -281,19 +323,28 @@ def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
         recovered += [f"compaction:{c}" for c in recover_pending_compactions(config.output, compaction_failures)]
         recovered += compaction_failures
         journal.check_run_id_unused(config.output, config.run_id)  # before anything of this run is written
+        signals.check()
         if in_process:  # GX imports in a child while this process reads (see validation.ValidationService)
             start_validation_service(config)
-        p = beam.Pipeline(options=options)
-        build_pipeline(p, config, feeds)
-        result = p.run()
-        result.wait_until_finish()
+        with signals.interruptible():  # SIGINT/SIGTERM stop the pipeline at once (never mid-commit)
+            p = beam.Pipeline(options=options)
+            build_pipeline(p, config, feeds)
+            result = p.run()
+            result.wait_until_finish()
         manifest = storage.read_json(path)
         manifest["metrics"] = run_metrics(result)
         manifest["recovered"] = recovered
         storage.publish_bytes(storage.json_bytes(manifest), path, staged("manifest-metrics.json"))
     except journal.RunIdUsed:
         raise  # nothing of this run was written; the earlier run's manifest stays as it is
+    except signals.Interrupted as exc:
+        stopped = True
+        raise _interrupted(config, feeds, path, recovered, exc.signum, keep_staging) from None
     except Exception as exc:
+        signum = signals.received()
+        if signum is not None:  # a stop request a stage or the runner turned into an error of its own
+            stopped = True
+            raise _interrupted(config, feeds, path, recovered, signum, keep_staging) from None
         full = output_full(exc)
         error = (f"the output {config.output} is full ({full}){_stage_of(exc)}" if full
                  else one_line(f"{type(exc).__name__}: {exc}"))
@@ -324,12 +375,12 @@ def _run_locked(config: RunConfig, feeds: list[FeedSource]) -> dict:
         raise
     finally:
         try:
-            validation.stop_service()
+            validation.stop_service(now=stopped)
         except Exception as stop_error:  # noqa: BLE001 - never hides the run's own outcome
             LOG.warning("could not stop the validation process: %s", stop_error)
         try:  # never what a pending journal still needs: the next run's recover completes it
-            if not journaled:  # (a journaled commit's staging is kept; the failure line says so)
-                journal.remove_staging(config.output, config.run_id)
+            if not journaled and not (stopped and keep_staging):  # (a journaled commit's staging is kept;
+                journal.remove_staging(config.output, config.run_id)  # the failure line says so)
         except (OSError, BeamIOError, ValueError) as cleanup_error:
             LOG.warning("could not remove %s: %s", staged(), cleanup_error)
     return manifest

@@ -42,6 +42,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import signal
 import threading
 import uuid
 from typing import Callable, Sequence
@@ -50,6 +51,8 @@ from apache_beam.portability import python_urns
 from apache_beam.runners.common import Receiver
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.runner import PipelineRunner
+
+from pipelines import signals
 
 LOG = logging.getLogger("news_ingest")
 
@@ -69,6 +72,35 @@ def runner_of(beam_args: Sequence[str]) -> str | None:
         elif arg.startswith("--runner="):
             runner = arg.split("=", 1)[1]
     return runner
+
+
+def runner_problem(name: str) -> str | None:
+    """Why ``--runner name`` cannot be used, in one line; None for a runner Beam knows by name (as
+    ``apache_beam.runners.create_runner`` resolves it: any case, ``Runner`` optional), ``dask``, or
+    the full name of an importable ``PipelineRunner`` subclass. Nothing is started."""
+    import difflib
+    import importlib
+
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    known = {path.rsplit(".", 1)[-1].lower(): path for path in StandardOptions.ALL_KNOWN_RUNNERS}
+    lowered = name.lower()
+    if lowered in _DASK_NAMES or lowered in known or lowered + "runner" in known:
+        return None
+    if "." in name:
+        module, _, attribute = name.rpartition(".")
+        try:
+            runner = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            return f"--runner {name}: cannot import it ({type(exc).__name__}: {exc})"
+        if isinstance(runner, type) and issubclass(runner, PipelineRunner):
+            return None
+        return f"--runner {name} is not a Beam PipelineRunner class"
+    names = [*StandardOptions.KNOWN_RUNNER_NAMES, "dask"]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return (f"unknown runner {name!r}: {hint}Beam knows {', '.join(names)}, or give the full name of a "
+            "PipelineRunner class")
 
 
 def is_dask(beam_args: Sequence[str]) -> bool:
@@ -127,15 +159,37 @@ WORKER_MODULE = "pipelines.worker"
 
 class _FnApiRunner(fn_runner.FnApiRunner):
     """Beam's FnApiRunner whose worker processes (``multi_processing``) run ``python -m
-    pipelines.worker``: Beam's own harness with the CLI's logging (see ``pipelines/worker.py``)."""
+    pipelines.worker``: Beam's own harness with the CLI's logging (see ``pipelines/worker.py``).
+    Beam starts the command through ``sh -c``: ``trap '' INT TERM`` makes the worker ignore Ctrl-C
+    and SIGTERM sent to the whole process group until ``pipelines.worker`` handles them (Python keeps
+    an ignored SIGINT ignored), and ``exec`` puts it in the shell's place. When the run is stopped
+    (``pipelines/signals.py``) the workers get SIGTERM from here: each ends at once or after the commit
+    under way in it, so Beam's teardown never waits on a worker stuck in a bundle."""
 
     def run_via_runner_api(self, pipeline_proto, options):
         for environment in pipeline_proto.components.environments.values():
             if environment.urn == python_urns.SUBPROCESS_SDK:
                 command = environment.payload.decode("utf-8")
                 if command.endswith(f" -m {BEAM_WORKER_MODULE}"):
-                    environment.payload = (command[:-len(BEAM_WORKER_MODULE)] + WORKER_MODULE).encode("utf-8")
-        return super().run_via_runner_api(pipeline_proto, options)
+                    command = "trap '' INT TERM; exec " + command[:-len(BEAM_WORKER_MODULE)] + WORKER_MODULE
+                    environment.payload = command.encode("utf-8")
+        with signals.on_stop(_stop_workers):
+            return super().run_via_runner_api(pipeline_proto, options)
+
+
+def _stop_workers(signum: int) -> None:
+    """SIGTERM to this process's ``pipelines.worker`` children (Linux ``/proc``; elsewhere none are found)."""
+    me = str(os.getpid())
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                parent = stat.read().rsplit(b")", 1)[1].split()[1].decode()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                worker = f"-m\0{WORKER_MODULE}".encode() in cmdline.read()
+            if parent == me and worker:
+                os.kill(int(entry), signal.SIGTERM)
+        except (OSError, IndexError, ValueError):  # not a process, or gone meanwhile
+            continue
 
 
 def batch_runner_args(beam_args: Sequence[str]) -> list[str]:

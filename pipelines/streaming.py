@@ -26,15 +26,14 @@ are verified against the earlier article's text, read from its committed file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
 import os
-import signal
 import sys
 import threading
 import time
-from typing import Callable
 
 import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError
@@ -43,7 +42,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 import pipelines
 import schemas
-from pipelines import journal, storage
+from pipelines import journal, signals, storage
 from pipelines.compact import recover_pending_compactions
 from pipelines.config import RunConfig
 from pipelines.core.dedupe import METHODS
@@ -220,13 +219,11 @@ def summary_manifest(config: RunConfig, feeds: list[FeedSource], windows: list[d
     return manifest
 
 
-def _watchdog(stop: threading.Event, done: threading.Event, grace: float, exit_fn: Callable[[int], None]) -> None:
-    """Once ``stop`` is set, give the run ``grace`` seconds; then say so and end the process."""
-    stop.wait()
-    if not done.wait(grace):
-        print(f"news-ingest: the open window did not commit within {grace:g} s of the stop request; "
-              "exiting without it (its staged files are removed by the next run)", file=sys.stderr, flush=True)
-        exit_fn(1)
+def _overdue(grace: float) -> None:
+    """The stop request's watchdog (``signals.Watchdog``): say so and end the process."""
+    print(f"news-ingest: the open window did not commit within {grace:g} s of the stop request; "
+          "exiting without it (its staged files are removed by the next run)", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def run_streaming(config: RunConfig, feeds: list[FeedSource], stop: threading.Event | None = None,
@@ -243,32 +240,30 @@ def run_streaming(config: RunConfig, feeds: list[FeedSource], stop: threading.Ev
     if not feeds:
         raise ValueError("a streaming run needs feeds to poll")
     stop = stop or threading.Event()
-    done = threading.Event()
     token = f"{config.run_id}-{os.getpid()}-{id(stop)}"
     stopped_by = ["max-duration" if config.max_duration else "stop"]
+    grace = STOP_GRACE_S + config.window
+    watchdog = signals.Watchdog(grace, lambda _signum: _overdue(grace))
 
-    def on_signal(signum, _frame):
-        stopped_by[0] = signal.Signals(signum).name
+    def on_signal(signum: int) -> None:
+        stopped_by[0] = signals.name(signum)
         LOG.warning("%s: stopping after the open window commits", stopped_by[0])
         stop.set()
 
-    previous = {}
-    if install_signals and threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, on_signal)
-    relay = threading.Thread(target=lambda: (stop.wait(), request_stop(token)), daemon=True)
-    relay.start()
-    threading.Thread(target=_watchdog, args=(stop, done, STOP_GRACE_S + config.window, os._exit),
-                     daemon=True).start()
+    def relay() -> None:  # a stop request, by signal or by the caller: end the tick source, start the countdown
+        stop.wait()
+        request_stop(token)
+        watchdog.arm(0)
+
+    threading.Thread(target=relay, daemon=True).start()
     try:
-        with OutputLock(config.output, config.lock_wait, owner=config.run_id):
+        handled = signals.handled(on_signal) if install_signals else contextlib.nullcontext()
+        with handled, OutputLock(config.output, config.lock_wait, owner=config.run_id):
             return _run_windows(config, feeds, stop, token, stopped_by)
     finally:
-        done.set()
+        watchdog.disarm()
         stop.set()  # ends the relay thread
         forget_stop(token)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _run_windows(config: RunConfig, feeds: list[FeedSource], stop: threading.Event, token: str,

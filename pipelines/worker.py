@@ -10,13 +10,21 @@ starts this module instead (``python -m pipelines.worker``): the same harness (`
 Beam's own), with warnings and errors only, without those known notices, in the CLI's format. The
 harness also sends its records to the runner, which logs them again under
 ``apache_beam.runners.portability.local_job_service``; the CLI drops the same notices there
-(:func:`is_worker_notice`).
+(:func:`is_worker_notice`). urllib3's retry warnings stay quiet as in the CLI (its feed report says
+what finally failed). Ctrl-C sent to the whole process group is the driver's to handle; SIGTERM (from
+the driver as it stops, from systemd, or from the kernel when the driver dies: Linux) ends a worker
+at once with status 0, or as soon as a commit under way in it has ended (``pipelines/signals.py``):
+never a traceback, never a worker left behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import signal
 import sys
+
+from pipelines import signals
 
 # Messages (prefixes) that are expected in every local worker and ask nothing of the user.
 WORKER_NOTICES = (
@@ -44,13 +52,27 @@ def configure_logging() -> None:
     handler.addFilter(_DropNotices())
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s (worker): %(message)s"))
     logging.basicConfig(handlers=[handler], force=True)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def _end_with_the_driver() -> None:
+    """SIGTERM when the driver dies (Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:
+    signals.exit_on_stop()
+    _end_with_the_driver()
     configure_logging()
     from apache_beam.runners.worker import sdk_worker_main
 
-    sdk_worker_main.main(argv if argv is not None else sys.argv)
+    try:
+        sdk_worker_main.main(argv if argv is not None else sys.argv)
+    finally:  # the harness returns when the driver closes it, bundles maybe still running: a commit ends first
+        signals.end_worker()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The CLI's parsing and usage errors, without running a pipeline."""
 
 import pytest
-
 from conftest import SEEDS
+
 from pipelines import cli
 
 
@@ -99,6 +99,7 @@ def test_fetch_and_dedup_options_reach_the_config(tmp_path):
     assert cli.make_config(args, rest)[0].state_dir is None
 
 
+@pytest.mark.slow
 def test_remote_seeds_go_to_beams_filesystems(tmp_path, capsys):
     """gs:// seeds are matched by Beam's FileSystems; without the GCP extra the run fails in one line."""
     code, captured = run_main(capsys, "run", "-q", "--seeds", "gs://no-such-bucket/seeds",

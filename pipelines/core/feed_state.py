@@ -12,6 +12,8 @@ Semantics (after lemon24/reader's update rules):
 - Each consecutive failure doubles the wait: ``max(interval, min_backoff) * 2**(failures-1)``,
   capped at ``max_backoff``; a ``Retry-After`` pushes it further (within the same cap). A
   failing feed is never dropped, and its first success resets it to the normal interval.
+- Due times count from the last attempt under the schedule in force (:func:`rescheduled`): a run
+  with another interval or backoff applies it at once; only a ``Retry-After`` is kept as it was.
   Validators and the body hash change only on success, so a failure never hides new content.
 - HTTP 410 Gone marks the feed dead: it is reported every run but asked again only after
   ``dead_recheck``; a dead feed that answers again comes back to life.
@@ -37,7 +39,7 @@ from typing import Any, Iterable
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import storage
+from pipelines import signals, storage
 from pipelines.core import records as r
 from pipelines.core.records import one_line, stable_hash
 from pipelines.core.urls import redact_text, redact_url
@@ -78,6 +80,7 @@ class FeedState:
     failures: int = 0  # consecutive
     dead: bool = False
     next_due: dt.datetime | None = None
+    not_before: dt.datetime | None = None  # the server's Retry-After, as a time
     last_attempt: dt.datetime | None = None
     last_success: dt.datetime | None = None
     last_reason: str | None = None
@@ -86,7 +89,7 @@ class FeedState:
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["entry_keys"] = list(self.entry_keys)
-        for name in ("next_due", "last_attempt", "last_success"):
+        for name in _TIMES:
             data[name] = _iso(getattr(self, name))
         return {"version": STATE_VERSION, **data}
 
@@ -102,7 +105,7 @@ class FeedState:
         values: dict[str, Any] = {}
         for name in fields:
             value = data.get(name)
-            if name in ("next_due", "last_attempt", "last_success"):
+            if name in _TIMES:
                 value = _parse_time(value, name)
             elif name == "entry_keys":
                 if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
@@ -122,6 +125,9 @@ class FeedState:
         if not values["url"]:
             raise ValueError("url is missing")
         return cls(**values)
+
+
+_TIMES = ("next_due", "not_before", "last_attempt", "last_success")
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -149,6 +155,23 @@ def is_due(state: FeedState | None, now: dt.datetime) -> bool:
     return state is None or state.next_due is None or now >= state.next_due
 
 
+def rescheduled(state: FeedState, schedule: FeedSchedule) -> FeedState:
+    """``state`` with its next due time worked out again from its last attempt under ``schedule``
+    (a changed ``--feed-interval`` or backoff applies at once), never before its ``Retry-After``."""
+    if state.last_attempt is None or state.next_due is None:  # never fetched, or a file: read every run
+        return state
+    if state.dead:
+        wait = dt.timedelta(seconds=schedule.dead_recheck)
+    elif state.failures:
+        wait = failure_delay(state.failures, schedule)
+    else:
+        wait = dt.timedelta(seconds=schedule.interval)
+    due = state.last_attempt + wait
+    if state.not_before is not None and state.not_before > due:
+        due = state.not_before
+    return dataclasses.replace(state, next_due=due)
+
+
 def failure_delay(failures: int, schedule: FeedSchedule) -> dt.timedelta:
     """The wait after ``failures`` consecutive failures (1 = the first)."""
     base = max(schedule.interval, schedule.min_backoff)
@@ -168,8 +191,8 @@ def after_success(previous: FeedState | None, url: str, now: dt.datetime, schedu
         _previous(previous, url), etag=etag, last_modified=last_modified, body_hash=body_hash,
         entry_keys=tuple(dict.fromkeys(entry_keys))[:MAX_ENTRY_KEYS], last_status=status,
         http_status=http_status, failures=0, dead=False,
-        next_due=now + dt.timedelta(seconds=schedule.interval), last_attempt=now, last_success=now,
-        last_reason=None, last_error=None)
+        next_due=now + dt.timedelta(seconds=schedule.interval), not_before=None, last_attempt=now,
+        last_success=now, last_reason=None, last_error=None)
 
 
 def after_not_modified(previous: FeedState | None, url: str, now: dt.datetime, schedule: FeedSchedule, *,
@@ -180,8 +203,8 @@ def after_not_modified(previous: FeedState | None, url: str, now: dt.datetime, s
     return dataclasses.replace(
         state, etag=etag or state.etag, last_modified=last_modified or state.last_modified,
         last_status=status, http_status=http_status, failures=0, dead=False,
-        next_due=now + dt.timedelta(seconds=schedule.interval), last_attempt=now, last_success=now,
-        last_reason=None, last_error=None)
+        next_due=now + dt.timedelta(seconds=schedule.interval), not_before=None, last_attempt=now,
+        last_success=now, last_reason=None, last_error=None)
 
 
 def after_failure(previous: FeedState | None, url: str, now: dt.datetime, schedule: FeedSchedule, *,
@@ -191,15 +214,18 @@ def after_failure(previous: FeedState | None, url: str, now: dt.datetime, schedu
     state = _previous(previous, url)
     failures = state.failures + 1
     dead = reason == r.FEED_GONE
+    not_before = None
     if dead:
         wait = dt.timedelta(seconds=schedule.dead_recheck)
     else:
         wait = failure_delay(failures, schedule)
         if retry_after is not None:
-            wait = max(wait, dt.timedelta(seconds=min(retry_after, schedule.max_backoff)))
+            not_before = now + dt.timedelta(seconds=min(retry_after, schedule.max_backoff))
+            wait = max(wait, not_before - now)
     return dataclasses.replace(
         state, last_status=status, http_status=http_status, failures=failures, dead=dead,
-        next_due=now + wait, last_attempt=now, last_reason=reason, last_error=one_line(error))
+        next_due=now + wait, not_before=not_before, last_attempt=now, last_reason=reason,
+        last_error=one_line(error))
 
 
 # --- store --------------------------------------------------------------------------------------------
@@ -252,7 +278,8 @@ class FeedStateStore:
         """Write ``state`` atomically (staging file + rename); returns the path. Raises on I/O errors."""
         final = self.path(state.url)
         staging = storage.join(self.state_dir, storage.STAGING_DIR, f"{uuid.uuid4().hex}.json")
-        storage.publish_bytes(storage.json_bytes(state.to_json()), final, staging)
+        with signals.held():  # a stop request leaves no staged state file behind
+            storage.publish_bytes(storage.json_bytes(state.to_json()), final, staging)
         return final
 
 

@@ -59,6 +59,7 @@ from pipelines.core.feed_state import (
     after_not_modified,
     after_success,
     is_due,
+    rescheduled,
 )
 from pipelines.core.fetch import FetchError, FetchPolicy, HostPacer, fetch_url, read_local, retry_after_seconds
 from pipelines.core.records import one_line, stable_hash
@@ -222,7 +223,7 @@ def _is_html(detail: Any) -> bool:
 
 
 def _entry_to_raw(entry: Any, source: FeedSource, source_name: str | None,
-                  base: str | None = None) -> dict[str, Any] | r.Reject:
+                  base: str | None = None, position: int | None = None) -> dict[str, Any] | r.Reject:
     contents = [c for c in entry.get("content", []) if c.get("value")]
     content = contents[0] if contents else None
     summary = entry.get("summary")
@@ -243,7 +244,7 @@ def _entry_to_raw(entry: Any, source: FeedSource, source_name: str | None,
         return r.Reject(STAGE, reason, message, "feed", location, guid=guid,
                         title=one_line(title, 500) if title else None,
                         payload=r.json_payload({"guid": guid, "link": entry.get("link"), "title": title,
-                                                "summary": summary, "body": body}))
+                                                "summary": summary, "body": body}), position=position)
     if title is not None and _is_html(entry.get("title_detail")):
         title = html_to_text(title)
     return {
@@ -259,7 +260,9 @@ def _entry_to_raw(entry: Any, source: FeedSource, source_name: str | None,
         "text_is_html": body_html,
         "authors": authors,
         "categories": categories,
-        "published_at": _timestamp(entry.get("published_parsed") or entry.get("updated_parsed")),
+        # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed with a DeprecationWarning
+        "published_at": _timestamp(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
+        "position": position,
     }
 
 
@@ -303,8 +306,8 @@ def parse_feed(source: FeedSource, data: bytes, content_type: str | None = None,
     source_name = source.name or (parsed.feed.get("title") or "").strip() or None
     entries: list[dict[str, Any]] = []
     rejects: list[r.Reject] = []
-    for entry in parsed.entries:
-        raw = _entry_to_raw(entry, source, source_name, base or _base_url(parsed.feed.get("link")))
+    for position, entry in enumerate(parsed.entries):  # the position tells identical entries apart
+        raw = _entry_to_raw(entry, source, source_name, base or _base_url(parsed.feed.get("link")), position)
         if isinstance(raw, r.Reject):
             rejects.append(raw)
         else:
@@ -370,6 +373,8 @@ def update_feed(source: FeedSource, previous: FeedState | None, now: dt.datetime
     if previous is not None and previous.url != source.location:
         previous = None
     remote = source.is_remote
+    if remote and previous is not None:  # due under this run's interval and backoff, not the last run's
+        previous = rescheduled(previous, schedule)
     if remote and previous is not None and not is_due(previous, now):
         return _skipped(source, previous)
     try:

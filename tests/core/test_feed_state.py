@@ -9,8 +9,16 @@ import pytest
 
 from pipelines.core import records as r
 from pipelines.core.feed_state import (
-    STATE_VERSION, FeedSchedule, FeedState, FeedStateStore, after_failure, after_not_modified, after_success,
-    failure_delay, is_due, save_feed_states,
+    STATE_VERSION,
+    FeedSchedule,
+    FeedState,
+    FeedStateStore,
+    after_failure,
+    after_not_modified,
+    after_success,
+    failure_delay,
+    is_due,
+    save_feed_states,
 )
 
 UTC = dt.timezone.utc

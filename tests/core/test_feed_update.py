@@ -12,9 +12,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from live_server import LiveServer
 from werkzeug import Response
 
-from live_server import LiveServer
 from pipelines.core import records as r
 from pipelines.core.feed_list import FeedSource
 from pipelines.core.feed_state import FeedSchedule, FeedState, FeedStateStore
@@ -292,6 +292,7 @@ RUN_ONCE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_state_survives_a_process_restart(httpserver, tmp_path):
     def handler(request):
         if request.headers.get("If-None-Match") == '"v1"':

@@ -4,7 +4,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from pipelines.core import records as r
 from pipelines.core.feed_list import FeedSource
@@ -276,3 +277,15 @@ def test_parse_feed_never_raises_on_odd_entry_values(title, link, date, descript
     result = parse_feed(FeedSource("https://ex.com/rss"), data)
     _check_result(result, data)
     assert len(result.entries) == 1
+
+
+def test_entries_carry_their_position_in_the_feed():
+    """Identical entries are told apart by where they stand: raw articles and rejects alike."""
+    untitled = "<item><description>Same text.</description></item>"
+    long_title = f"<item><title>{'x' * (r.MAX_TITLE_CHARS + 1)}</title></item>"
+    result = parse_feed(FeedSource("https://ex.com/rss"),
+                        rss(untitled + "<item><title>T</title></item>" + untitled + long_title))
+    assert [entry["position"] for entry in result.entries] == [0, 1, 2]
+    assert result.entries[0] | {"position": 2} == result.entries[2]
+    [reject] = result.rejects
+    assert (reject.reason, reject.position) == (r.TITLE_TOO_LONG, 3)
