@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pytest
 
@@ -16,6 +19,76 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEED_DOCUMENT = SEEDS / "documents" / "000_fc173cf85abe3055.txt"
 RUN_ID = "test-run"
 INGESTED_AT = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+
+# How long a test waits for an event (a file appearing, a request arriving, a line printed) before
+# it fails: generous, since it only matters when the event never comes; a slow machine just waits.
+EVENT_TIMEOUT = 120.0
+SEED_ENV = "NEWS_INGEST_TEST_SEED"
+_SEED_KEY = pytest.StashKey[int]()
+T = TypeVar("T")
+
+
+def files_under(folder: Path, pattern: str = "*") -> list[Path]:
+    """Every file under ``folder`` (at any depth) whose name matches ``pattern``, sorted.
+
+    A folder that does not exist holds no files: ``[]``. Use it where an absent folder is as
+    good as an empty one (``_staging`` after a commit, ``rejects`` of a run without rejects);
+    where the folder must be there, assert that it exists."""
+    if not folder.exists():
+        return []
+    assert folder.is_dir(), f"{folder} is not a folder"
+    return sorted(path for path in folder.rglob(pattern) if path.is_file())
+
+
+def wait_until(condition: Callable[[], T], *, timeout: float = EVENT_TIMEOUT, interval: float = 0.02,
+               process=None) -> T | None:
+    """Poll ``condition`` until it returns something truthy, and return that.
+
+    Returns None (the caller asserts, with what it knows) when ``timeout`` seconds pass first,
+    or, given a ``subprocess.Popen`` ``process``, when that process ends first (the condition is
+    looked at once more after it ended). ``interval`` is only the polling granularity."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            return condition() or None
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def seed_from_env() -> int:
+    """The seed for a test's random choices: ``$NEWS_INGEST_TEST_SEED`` when set (to repeat a
+    failure), else a fresh random one. Prefer the ``random_seed`` fixture, which reports it."""
+    value = os.environ.get(SEED_ENV, "").strip()
+    return int(value) if value else random.SystemRandom().randrange(1 << 30)
+
+
+@pytest.fixture
+def random_seed(request) -> int:
+    """A reproducible seed (see :func:`seed_from_env`) for ``random.Random(random_seed)``. A failing
+    test's report shows it in a "random seed" section, with the variable that repeats the run."""
+    seed = seed_from_env()
+    request.node.stash[_SEED_KEY] = seed
+    request.node.user_properties.append(("random_seed", seed))
+    return seed
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    seed = item.stash.get(_SEED_KEY, None)
+    if seed is not None and report.failed:
+        report.sections.append(("random seed", f"{SEED_ENV}={seed} repeats this test's random choices"))
+
+
+def pytest_report_header(config) -> str | None:
+    if os.environ.get(SEED_ENV, "").strip():
+        return f"{SEED_ENV}={os.environ[SEED_ENV].strip()} (random choices in tests are repeated)"
+    return None
 
 
 @pytest.fixture

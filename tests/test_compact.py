@@ -10,19 +10,23 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from pathlib import Path
 
 import duckdb
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from conftest import EVENT_TIMEOUT, files_under, wait_until
+from test_readers import committed_manifests, multi_run_output, run_cli
 
 from pipelines import compact as compaction
 from pipelines.core.near_dedupe import NearConfig, pack_sketch, sketch
 from pipelines.lock import LockBusy, OutputLock
 from pipelines.transforms.seen_index import VerifyEarlierFileFn
-from test_readers import committed_manifests, multi_run_output, run_cli
+from schemas import SCHEMA_VERSION
+
+pytestmark = pytest.mark.slow  # three real CLI runs to compact (multi_run_output), more CLI runs
 
 LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)  # today's partitions are closed then
 
@@ -57,9 +61,9 @@ def test_compaction_keeps_the_rows_and_merges_the_files(output):
     assert compaction.live_files(str(output)) == data_files(output)
     assert len(before["articles"]) == sum(m["counts"]["written"] for m in committed_manifests(output))
     for path in data_files(output):  # merged files keep the schema version in their metadata
-        assert pq.read_metadata(output / path).metadata[b"news_ingest.schema_version"] == b"2"
+        assert pq.read_metadata(output / path).metadata[b"news_ingest.schema_version"] == SCHEMA_VERSION.encode()
     # nothing left over but the retired files (kept for the grace period)
-    assert not (output / "_staging").exists() or not any((output / "_staging").rglob("*.parquet"))
+    assert files_under(output / "_staging", "*.parquet") == []
     assert not list((output / "_compact").rglob("plan.json"))
     again = compaction.compact(str(output), dt.timedelta(0), now=LATER, grace=dt.timedelta(0))
     assert again["partitions"] == [] and again["purged"] == [record["run_id"]]
@@ -166,29 +170,53 @@ READER = textwrap.dedent("""
 """)
 
 
+class Lines(threading.Thread):
+    """Collects the lines a stream gives, as they come."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.lines = stream, []
+
+    def run(self) -> None:
+        for line in self.stream:
+            self.lines.append(line)
+
+
 def test_readers_never_see_a_row_twice_or_miss_one_during_compactions(output, tmp_path):
     expected = sorted(r[0] for r in duckdb.sql(
         f"select article_id from read_parquet('{output}/articles/**/*.parquet')").fetchall())
     stop = tmp_path / "stop"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(output), str(stop)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = Lines(reader.stdout), Lines(reader.stderr)
+    out.start(), err.start()
     compactions, now = 0, LATER
     try:
-        time.sleep(2)
+        # both readers have read once before the first compaction, and at least one more read
+        # happens between two compactions (however slow the reader starts or reads)
+        assert wait_until(lambda: len(out.lines) >= 2, process=reader), f"the reader never read: {err.lines}"
         for round_ in range(12):  # alternate file sizes so every round rewrites the partition
             now += dt.timedelta(seconds=2)
             record = compaction.compact(str(output), dt.timedelta(0), tables=["articles"], now=now,
                                         max_rows=5 + round_ % 2 * 3, grace=dt.timedelta(seconds=3))
             compactions += bool(record["partitions"])
-            time.sleep(0.2)
+            reads_so_far = len(out.lines)
+            assert wait_until(lambda n=reads_so_far: len(out.lines) > n, process=reader), \
+                f"the reader stopped reading: {err.lines}"
     finally:
         stop.touch()
-        out, err = reader.communicate(timeout=120)
-    results = [json.loads(line) for line in out.splitlines()]
+        try:
+            reader.wait(timeout=EVENT_TIMEOUT)
+        finally:
+            reader.kill()  # only if it did not stop by itself
+            out.join(timeout=EVENT_TIMEOUT), err.join(timeout=EVENT_TIMEOUT)
+            reader.stdout.close(), reader.stderr.close()
+    results = [json.loads(line) for line in out.lines]
+    stderr = "".join(err.lines)
     reads = [r for r in results if "ids" in r]
     errors = [r["error"] for r in results if "error" in r]
     assert compactions == 12
-    assert {r["reader"] for r in reads} == {"duckdb", "pyarrow"}, err
+    assert {r["reader"] for r in reads} == {"duckdb", "pyarrow"}, stderr
     wrong = [r for r in reads if r["ids"] != expected]
     assert not wrong, f"{len(wrong)} of {len(reads)} reads saw another row set"
     assert all("No such file" in e or "not found" in e.lower() for e in errors), errors
@@ -210,7 +238,8 @@ def test_a_filesystem_without_rename_exchange_is_refused_before_any_plan(output)
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot exchange directories atomically" in lines[0], refused.stderr
     assert "RENAME_EXCHANGE" in lines[0]
-    assert not (output / "_compact").exists() or not list((output / "_compact").rglob("*"))
+    assert not (output / "_compact").exists() or not any((output / "_compact").iterdir()), \
+        sorted((output / "_compact").rglob("*"))  # not even an empty plan folder
     assert data_files(output) == files and {t: rows(output, t) for t in ("articles", "duplicates")} == before
     assert _compact_cli(output).returncode == 0  # nothing wedged
 

@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from benchmarks import cost_model
 from benchmarks.corpus import CorpusSpec, write_corpus
-from conftest import ROOT
 
 CLI = Path(sys.executable).with_name("news-ingest")
 REPEAT, CORES, STARTUP_S, STARTUP_FULL_S = 1, 2, 5.0, 6.5
@@ -48,6 +48,7 @@ def modelled(tmp_path_factory):
     return corpus, description, json.loads(path.read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_every_record_is_accounted_for(modelled):
     _, description, report = modelled
     counts = report["counts"]
@@ -65,6 +66,7 @@ def test_every_record_is_accounted_for(modelled):
         + counts["articles_check_rejects"] + counts["duplicates_check_rejects"]
 
 
+@pytest.mark.slow
 def test_every_step_is_reported(modelled):
     _, _, report = modelled
     assert list(report["steps"]) == list(cost_model.STEP_NAMES)
@@ -85,6 +87,7 @@ def test_every_step_is_reported(modelled):
     assert all(name in table.getvalue() for name in cost_model.STEP_NAMES)
 
 
+@pytest.mark.slow
 def test_the_bound_is_the_documented_formula_of_the_reported_parts(modelled):
     _, _, report = modelled
     records = report["corpus"]["records"]
@@ -120,6 +123,7 @@ def test_bound_arithmetic():
     assert not cost_model.bound(10_000, 2, 6.0, bound["cpu_budget_s"] * 1.01, 7.0, 0.5)["target_reachable"]
 
 
+@pytest.mark.slow
 def test_model_counts_equal_a_real_run(modelled, tmp_path):
     corpus, _, report = modelled
     output = tmp_path / "out"

@@ -18,18 +18,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import apache_beam as beam
 import dask  # noqa: F401  (the 'dask' extra must be installed for the tests)
 import distributed
 import duckdb
 import pytest
-
-import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms import userstate, window
+from conftest import ROOT, SEEDS
 
 from benchmarks.corpus import articles as generated_articles
-from conftest import ROOT, SEEDS
 from pipelines import runners
+
+pytestmark = pytest.mark.slow  # Dask clusters and CLI runs on them: minutes
 
 CLI = Path(sys.executable).with_name("news-ingest")
 RUN_ID = "dask-vs-direct"

@@ -9,8 +9,8 @@ import sys
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))
-from benchmarks.eval_dedup import CORPUS, load, predicted_clusters, score  # noqa: E402
-from pipelines.core.near_dedupe import NearConfig  # noqa: E402
+from benchmarks.eval_dedup import CORPUS, load, predicted_clusters, score
+from pipelines.core.near_dedupe import NearConfig
 
 
 def test_precision_and_recall_meet_the_goal(tmp_path):

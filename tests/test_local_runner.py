@@ -12,8 +12,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.portability import prism_runner
 from apache_beam.runners.portability.fn_api_runner import fn_runner
-
 from conftest import SEEDS
+
 from pipelines import cli
 from pipelines.runners import LOCAL_RUNNER, batch_runner_args
 
@@ -35,6 +35,7 @@ def watched(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_default_batch_run_uses_the_fnapi_runner_and_never_tries_prism(tmp_path, watched):
     assert cli.main([*ARGS, "--output", str(tmp_path / "out")]) == cli.EXIT_OK
     assert watched == ["FnApiRunner"]
@@ -42,6 +43,7 @@ def test_default_batch_run_uses_the_fnapi_runner_and_never_tries_prism(tmp_path,
     assert json.loads(manifest.read_text())["counts"]["written"] >= 1
 
 
+@pytest.mark.slow
 def test_an_explicit_direct_runner_keeps_beams_own_choice(tmp_path, watched):
     assert cli.main([*ARGS, "--output", str(tmp_path / "out"), "--runner", "DirectRunner"]) == cli.EXIT_OK
     assert watched[0] == "PrismRunner"  # Beam tries Prism first (it cannot be fetched here) ...
@@ -69,6 +71,7 @@ def _tables(output: Path) -> dict[str, list[tuple]]:
     return out
 
 
+@pytest.mark.slow
 def test_two_worker_processes_write_what_one_process_writes_and_keep_the_terminal_quiet(tmp_path):
     """``--direct_num_workers 2 --direct_running_mode multi_processing``: the workers run
     ``pipelines.worker`` (Beam's harness, the CLI's logging), the output equals the in-process

@@ -15,9 +15,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from conftest import ROOT, SEEDS
 
 import schemas
-from conftest import ROOT, SEEDS
+
+pytestmark = pytest.mark.slow  # three real CLI runs (multi_run_output) before the first test
 
 CLI = Path(sys.executable).with_name("news-ingest")
 COUNT_OF_TABLE = {"articles": "written", "duplicates": "duplicates", "rejects": "rejected"}

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
+import pytest
+from conftest import EVENT_TIMEOUT, ROOT, wait_until
+from live_server import LiveServer
+
 from benchmarks.corpus import CorpusSpec, write_corpus
-from conftest import ROOT
 
 CLI = Path(sys.executable).with_name("news-ingest")
 EXIT_LOCKED = 75
@@ -21,23 +24,72 @@ def command(seeds: Path, output: Path, run_id: str, *extra: str) -> list[str]:
             "--enrich", "core", "--no-feed-state", "-q", *extra]
 
 
+GATED_FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Gate</title>'
+              b"<item><title>Gate story one</title><link>https://gate.example.org/1</link>"
+              b"<description>The first story of the gated feed, about the river bridge.</description></item>"
+              b"<item><title>Gate story two</title><link>https://gate.example.org/2</link>"
+              b"<description>The second story of the gated feed, about the school budget.</description></item>"
+              b"</channel></rss>")
+
+
+def holds_open(pid: int, path: Path) -> bool:
+    """Does process ``pid`` have ``path`` open (Linux: ``/proc/<pid>/fd``)?"""
+    target = os.path.realpath(path)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:  # the process is gone
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        except OSError:  # closed meanwhile
+            continue
+    return False
+
+
+@pytest.mark.slow
 def test_a_second_run_exits_75_and_a_waiting_run_goes_after_the_first(tmp_path):
+    """The first run is held in the middle of its pipeline (its feed answers only when the test
+    says so), so the other two runs meet it running however slow the machine is."""
     seeds, output = tmp_path / "seeds", tmp_path / "out"
     write_corpus(CorpusSpec(records=150, entries_per_feed=40, seed=5), seeds)
-    first = subprocess.Popen(command(seeds, output, "first"), cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    lock_file = output / "_lock"
-    deadline = time.monotonic() + 120
-    while not (lock_file.exists() and lock_file.read_text()) and time.monotonic() < deadline:
-        assert first.poll() is None, first.stderr.read()
-        time.sleep(0.05)
-    assert json.loads(lock_file.read_text())["owner"] == "first"
+    release = threading.Event()
+    with LiveServer() as server:
+        server.route("/gate", lambda h: (release.wait(4 * EVENT_TIMEOUT),
+                                         h.reply(200, GATED_FEED, {"Content-Type": "application/rss+xml"})))
+        feed_list = tmp_path / "feeds.yaml"
+        feed_list.write_text(f"feeds:\n  - {server.url('/gate')}\n")
+        fetch = ("--feed-list", str(feed_list), "--http-timeout", "600", "--http-deadline", "600",
+                 "--http-retries", "0")
+        started: list[subprocess.Popen] = []
+        try:
+            first = subprocess.Popen(command(seeds, output, "first", *fetch), cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+            started.append(first)
+            # the first run holds the lock and waits for its feed
+            assert wait_until(lambda: server.hits("/gate"), process=first), \
+                f"the first run never fetched its feed ({first.poll()})"
+            lock_file = output / "_lock"
+            assert json.loads(lock_file.read_text())["owner"] == "first"
 
-    waiting = subprocess.Popen(command(seeds, output, "waiting", "--wait-for-lock", "300"), cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    skipped = subprocess.run(command(seeds, output, "skipped"), cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
-    assert first.poll() is None, "the first run ended before the second could find it running"
+            waiting = subprocess.Popen(command(seeds, output, "waiting", "--wait-for-lock", "600", *fetch), cwd=ROOT,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            started.append(waiting)
+            # the waiting run has the lock file open: it is in its wait for the lock
+            assert wait_until(lambda: holds_open(waiting.pid, lock_file), process=waiting), \
+                f"the waiting run never waited for the lock ({waiting.poll()})"
+            skipped = subprocess.run(command(seeds, output, "skipped", *fetch), cwd=ROOT, capture_output=True,
+                                     text=True, timeout=300)
+            assert first.poll() is None and waiting.poll() is None
+        except BaseException:
+            for process in started:
+                process.kill()
+            raise
+        finally:
+            release.set()
+        _, first_err = first.communicate(timeout=600)
+        _, waiting_err = waiting.communicate(timeout=600)
     assert skipped.returncode == EXIT_LOCKED, skipped.stderr
     lines = skipped.stderr.strip().splitlines()
     assert len(lines) == 1, skipped.stderr
@@ -46,13 +98,13 @@ def test_a_second_run_exits_75_and_a_waiting_run_goes_after_the_first(tmp_path):
     assert skipped.stdout == ""
     assert not (output / "_runs" / "skipped.json").exists() and not (output / "_staging" / "skipped").exists()
 
-    first_out, first_err = first.communicate(timeout=300)
     assert first.returncode == 0, first_err
-    waiting_out, waiting_err = waiting.communicate(timeout=300)
     assert waiting.returncode == 0, waiting_err
+    assert len(server.hits("/gate")) == 2  # the first run and the waiting one; the skipped run fetched nothing
     runs = {p.stem: json.loads(p.read_text()) for p in (output / "_runs").glob("*.json")}
     assert set(runs) == {"first", "waiting"}
     assert runs["first"]["counts"]["written"] > 0
+    assert {f["status"] for f in runs["first"]["feeds"] if f["feed"].endswith("/gate")} == {"ok"}
     # the waiting run started after the first committed: everything is a duplicate of it
     assert runs["waiting"]["counts"]["written"] == 0
     assert runs["waiting"]["counts"]["duplicates"] == \
@@ -62,9 +114,8 @@ def test_a_second_run_exits_75_and_a_waiting_run_goes_after_the_first(tmp_path):
 
 
 def test_wait_for_lock_is_parsed_into_the_config_and_checked(tmp_path):
-    import pytest
-
-    from pipelines.cli import EXIT_LOCKED as CLI_EXIT_LOCKED, UsageError, make_config, parse_args
+    from pipelines.cli import EXIT_LOCKED as CLI_EXIT_LOCKED
+    from pipelines.cli import UsageError, make_config, parse_args
 
     assert CLI_EXIT_LOCKED == EXIT_LOCKED
     args, beam_args = parse_args(["run", "--seeds", str(ROOT / "seeds"), "--output", str(tmp_path),
@@ -83,6 +134,7 @@ def _snapshot(output: Path) -> dict[str, tuple[int, int]]:
             for p in output.rglob("*") if p.is_file() and p.name != "_lock"}
 
 
+@pytest.mark.slow
 def test_a_used_run_id_is_refused_and_a_failed_one_may_be_retried(tmp_path_factory, tmp_path):
     """Reusing --run-id of a run that published its files would overwrite its manifest and leave
     its files listed nowhere: refused (exit 2, one line, nothing written). A failed run's id may be

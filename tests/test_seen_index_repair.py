@@ -9,9 +9,10 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import SEEDS
 from test_end_to_end import run_cli
+
+pytestmark = pytest.mark.slow  # a real CLI run per test, and one to start from
 
 ARGS = ("--seeds", str(SEEDS), "--enrich", "core", "--no-feed-state", "-q")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from conftest import ROOT
-from pipelines.compact import live_files
+from conftest import ROOT, files_under, wait_until
 from live_server import LiveServer
+
+from pipelines.compact import live_files
 
 CLI = Path(sys.executable).with_name("news-ingest")
 
@@ -43,27 +43,25 @@ def rss(*items: int, extra: str = "") -> bytes:
 
 
 def start_cli(tmp_path: Path, url: str, run_id: str, *extra: str) -> subprocess.Popen:
+    """The streaming CLI; its stderr goes to ``<run_id>.stderr`` (a file: a pipe nobody reads while
+    the test waits could fill up and stall the run)."""
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(f"feeds:\n  - {url}\n")
     command = [str(CLI)] if CLI.exists() else [sys.executable, "-m", "pipelines"]
-    return subprocess.Popen(
-        [*command, "run", "--streaming", "--feed-list", str(feeds), "--no-documents", "--output",
-         str(tmp_path / "out"), "--run-id", run_id, "--enrich", "core", "--feed-interval", "0",
-         "--http-retries", "0", "--poll-interval", "1", *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with open(tmp_path / f"{run_id}.stderr", "w") as stderr:
+        return subprocess.Popen(
+            [*command, "run", "--streaming", "--feed-list", str(feeds), "--no-documents", "--output",
+             str(tmp_path / "out"), "--run-id", run_id, "--enrich", "core", "--feed-interval", "0",
+             "--http-retries", "0", "--poll-interval", "1", *extra],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def stderr_of(tmp_path: Path, run_id: str) -> str:
+    return (tmp_path / f"{run_id}.stderr").read_text()
 
 
 def window_manifests(output: Path, run_id: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((output / "_runs" / run_id).glob("window-*.json"))]
-
-
-def wait_for(condition, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def assert_window_reconciles(output: Path, manifest: dict) -> None:
@@ -73,23 +71,34 @@ def assert_window_reconciles(output: Path, manifest: dict) -> None:
         assert (output / record["path"]).exists() and (output / record["validation"]).exists()
 
 
+def written_so_far(output: Path, run_id: str) -> int:
+    return sum(m["counts"]["written"] for m in window_manifests(output, run_id))
+
+
+@pytest.mark.slow
 def test_streaming_run_writes_new_entries_in_a_later_window_and_a_second_run_writes_nothing(tmp_path):
     output = tmp_path / "out"
     original = long_item(1, "https://news.example.org/talks", LONG)
     feed = {"body": rss(1, 2, 3, extra=original)}
     with LiveServer() as server:
         server.route("/feed", lambda h: h.reply(200, feed["body"], {"Content-Type": "application/rss+xml"}))
-        process = start_cli(tmp_path, server.url("/feed"), "live-1", "--window", "2", "--max-duration", "20")
+        # no --max-duration: the run goes on until the later window is committed, then SIGTERM
+        # (however slow the machine); the second run below is the one --max-duration ends
+        process = start_cli(tmp_path, server.url("/feed"), "live-1", "--window", "2")
         try:
-            assert wait_for(lambda: window_manifests(output, "live-1"), 60), "no window committed"
+            assert wait_until(lambda: window_manifests(output, "live-1"), process=process), \
+                f"no window committed: {stderr_of(tmp_path, 'live-1')}"
             # the feed gains two entries between polls, and a copy-edited copy of the long story
             copy = long_item(2, "https://mirror.example.net/talks-copy",
                              LONG.replace("on Tuesday", "on Tuesday morning").replace("calm", "calm and friendly"))
             feed["body"] = rss(1, 2, 3, 4, 5, extra=original + copy)
-            _, stderr = process.communicate(timeout=90)
+            assert wait_until(lambda: written_so_far(output, "live-1") >= 6, process=process), \
+                f"the new entries were never committed: {window_manifests(output, 'live-1')}"
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=300)
         finally:
             process.kill()
-        assert process.returncode == 0, stderr
+        assert process.returncode == 0, stderr_of(tmp_path, "live-1")
 
         windows = window_manifests(output, "live-1")
         assert len(windows) >= 2
@@ -119,34 +128,39 @@ def test_streaming_run_writes_new_entries_in_a_later_window_and_a_second_run_wri
 
         summary = json.loads((output / "_runs" / "live-1.json").read_text())
         assert summary["status"] == "ok" and summary["reconciled"] and summary["counts"]["written"] == 6
-        assert summary["stopped_by"] == "max-duration"
-        assert not list((output / "_journal").glob("*.json")) if (output / "_journal").exists() else True
+        assert summary["stopped_by"] == "SIGTERM"
+        assert files_under(output / "_journal") == [], "a window commit left its journal"
 
+        polls = len(server.hits("/feed"))
         again = start_cli(tmp_path, server.url("/feed"), "live-2", "--window", "2", "--max-duration", "3")
         try:
-            _, stderr = again.communicate(timeout=90)
+            again.wait(timeout=300)
         finally:
             again.kill()
-        assert again.returncode == 0, stderr
+        assert again.returncode == 0, stderr_of(tmp_path, "live-2")
+        assert len(server.hits("/feed")) > polls, "the second run never polled the feed"
         second = json.loads((output / "_runs" / "live-2.json").read_text())
-        assert second["counts"]["written"] == 0
+        assert second["stopped_by"] == "max-duration" and second["status"] == "ok"
+        assert second["windows"] and second["counts"]["written"] == 0
 
 
+@pytest.mark.slow
 def test_sigterm_commits_the_open_window_and_exits_0(tmp_path):
     output = tmp_path / "out"
     with LiveServer() as server:
         server.route("/feed", lambda h: h.reply(200, rss(7, 8), {"Content-Type": "application/rss+xml"}))
         process = start_cli(tmp_path, server.url("/feed"), "term-1", "--window", "300")
         try:
-            assert wait_for(lambda: server.hits("/feed"), 60), "never polled"
-            time.sleep(1)
+            # the first poll has been answered (the entries are in the open window): stop now
+            assert wait_until(lambda: [hit for hit in server.hits("/feed") if hit.ended], process=process), \
+                f"never polled: {stderr_of(tmp_path, 'term-1')}"
             sent = time.monotonic()
             process.send_signal(signal.SIGTERM)
-            _, stderr = process.communicate(timeout=90)
+            process.wait(timeout=300)
             took = time.monotonic() - sent
         finally:
             process.kill()
-    assert process.returncode == 0, stderr
+    assert process.returncode == 0, stderr_of(tmp_path, "term-1")
     assert took < 60
     [window] = window_manifests(output, "term-1")
     assert window["counts"]["written"] == 2
@@ -156,6 +170,7 @@ def test_sigterm_commits_the_open_window_and_exits_0(tmp_path):
     assert json.loads(next((output / "_state" / "feeds").glob("*.json")).read_text())["body_hash"]
 
 
+@pytest.mark.slow  # three CLI start-ups
 @pytest.mark.parametrize("args, message", [
     (["--streaming", "--runner", "dask", "--poll-interval", "1"], "Dask is batch-only"),
     (["--poll-interval", "1"], "only go with --streaming"),

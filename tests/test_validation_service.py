@@ -9,9 +9,9 @@ import signal
 
 import pyarrow as pa
 import pytest
+from conftest import SEEDS, article_row
 
 import schemas
-from conftest import SEEDS, article_row
 from expectations import SUITES_DIR
 from pipelines import cli
 from pipelines.core import validation
@@ -37,6 +37,7 @@ def service():
     started.close()
 
 
+@pytest.mark.slow
 def test_the_service_gives_the_in_process_outcomes(service):
     local = BatchValidator(None, "articles", suite_json=SUITES["articles"])
     for rows in batches():
@@ -49,6 +50,7 @@ def test_the_service_gives_the_in_process_outcomes(service):
                              parameters()).success for rows in batches()] == [True, False, False]
 
 
+@pytest.mark.slow
 def test_a_suite_gx_refuses_is_the_same_clear_error(tmp_path):
     broken = {**SUITES, "articles": {"name": "articles", "expectations": [{"type": "expect_nonsense"}]}}
     service = ValidationService(broken)
@@ -59,6 +61,7 @@ def test_a_suite_gx_refuses_is_the_same_clear_error(tmp_path):
         service.close()
 
 
+@pytest.mark.slow
 def test_a_dead_service_falls_back_to_in_process_validation(caplog):
     service = validation.start_service(SUITES)
     try:
@@ -75,6 +78,7 @@ def test_a_dead_service_falls_back_to_in_process_validation(caplog):
     assert validation._SERVICE is None
 
 
+@pytest.mark.slow
 def test_a_batch_run_validates_through_the_service_and_stops_it(tmp_path, monkeypatch):
     seen = []
     original = ValidationService.validate
@@ -106,6 +110,7 @@ def test_a_service_that_does_not_answer_in_time_is_killed_and_reported():
         service.close()
 
 
+@pytest.mark.slow
 def test_a_closed_service_exits_cleanly_and_leaves_nothing_behind(tmp_path):
     """The child exits at once when told to (``os._exit`` after multiprocessing's finalizers):
     exit code 0, and the parent's interpreter ends without a leaked-semaphore warning."""

@@ -3,9 +3,10 @@
 import re
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
-
 from conftest import SEED_DOCUMENT
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from pipelines.core.cleaning import clean_text, repair_hyphenation
 from pipelines.core.documents import parse_document
 
@@ -66,6 +67,7 @@ def test_empty_text_stays_empty(text):
     assert clean_text(text) == ""
 
 
+@pytest.mark.slow
 def test_a_two_megabyte_text_is_cleaned():
     text = ("Afghan officials held talks â€” again.  \n" * 50_000)[:2_000_000]
     cleaned = clean_text(text)

@@ -1,7 +1,8 @@
 """core.dateline: leading wire-style datelines."""
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from pipelines.core.dateline import Dateline, parse_dateline
 

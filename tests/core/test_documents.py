@@ -4,7 +4,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from pipelines.core import records as r
 from pipelines.core.documents import STAGE, parse_document, parse_timestamp
@@ -234,7 +235,7 @@ _FRONT_VALUE = st.one_of(st.text(max_size=20), st.sampled_from(
 @example([("published", "2020-02-30 10:00:00")], "Title")
 def test_parse_document_never_raises_on_front_matter_documents(pairs, rest):
     front = "".join(f"{key}: {value}\n" for key, value in pairs)
-    data = f"---\n{front}---\n{rest}".encode("utf-8")
+    data = f"---\n{front}---\n{rest}".encode()
     result = parse_document("docs/x.txt", data)
     assert isinstance(result, (dict, r.Reject))
     if isinstance(result, dict):
@@ -248,6 +249,6 @@ _TITLE = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp
 @PROPERTY
 @given(_TITLE, st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=80))
 def test_first_line_is_the_title_and_the_rest_the_body(title, body):
-    raw = parsed(f"{title}\n{body}".encode("utf-8"))
+    raw = parsed(f"{title}\n{body}".encode())
     assert raw["title"] == title.strip()
     assert raw["body"].strip() == body.strip()

@@ -4,11 +4,16 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-
 from conftest import INGESTED_AT, RUN_ID, article_row, raw_article
 from eval_enrichment import evaluate, load_expected, prepare_row, run, shared_models
+
 from pipelines.core.enrich import (
-    CORE_COLUMNS, FULL_COLUMNS, WORDS_PER_MINUTE, enrich_core, enrich_full, reading_time_s,
+    CORE_COLUMNS,
+    FULL_COLUMNS,
+    WORDS_PER_MINUTE,
+    enrich_core,
+    enrich_full,
+    reading_time_s,
 )
 from pipelines.core.normalize import normalize_article
 from pipelines.core.text import word_count

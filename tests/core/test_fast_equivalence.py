@@ -15,7 +15,6 @@ must give the same value, compared with ``==`` (no tolerance), on
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import hashlib
 import json
 import re
@@ -26,12 +25,12 @@ from pathlib import Path
 import ftfy
 import numpy as np
 import pytest
+from conftest import FIXTURES, SEEDS
 from datasketch import MinHash
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import schemas
-from conftest import FIXTURES, SEEDS
 from pipelines.core import cleaning, language, near_dedupe, text
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from pipelines.core.feed_list import FeedListError, FeedSource, load_feed_list, parse_feed_list, parse_opml
 
@@ -224,7 +225,7 @@ def test_refused_opml(text, fragment):
 
 
 def test_opml_bytes_in_an_unknown_encoding_are_refused():
-    with pytest.raises(FeedListError, match="^subs.opml is not valid OPML"):
+    with pytest.raises(FeedListError, match=r"^subs\.opml is not valid OPML"):
         parse_opml(b'<?xml version="1.0" encoding="x-unknown"?><opml><body/></opml>', BASE, "subs.opml")
 
 

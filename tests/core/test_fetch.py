@@ -8,14 +8,24 @@ import socket
 import zlib
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from live_server import LiveServer, sequence
 from werkzeug import Response
 
-from live_server import LiveServer, sequence
 from pipelines.core import records as r
 from pipelines.core.fetch import (
-    MAX_FEED_BYTES, USER_AGENT, FetchError, FetchPolicy, HostPacer, fetch_url, host_key, make_session,
-    read_capped, read_local, retry_after_seconds,
+    MAX_FEED_BYTES,
+    USER_AGENT,
+    FetchError,
+    FetchPolicy,
+    HostPacer,
+    fetch_url,
+    host_key,
+    make_session,
+    read_capped,
+    read_local,
+    retry_after_seconds,
 )
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
@@ -269,7 +279,7 @@ def test_a_dripping_body_is_cut_at_the_deadline():
 # --- body size and encoding ---------------------------------------------------------------------------
 
 def _chunked(data: bytes, size: int = 1000):
-    return Response((data[i:i + size] for i in range(0, len(data), size)))  # no Content-Length
+    return Response(data[i:i + size] for i in range(0, len(data), size))  # no Content-Length
 
 
 def test_body_over_the_cap_while_streaming(httpserver):

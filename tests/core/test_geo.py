@@ -3,11 +3,18 @@
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.core.dateline import parse_dateline
 from pipelines.core.geo import (
-    country_code, demonym_country, gazetteer, geocode_dateline, is_known_place, place_country, place_key,
+    country_code,
+    demonym_country,
+    gazetteer,
+    geocode_dateline,
+    is_known_place,
+    place_country,
+    place_key,
 )
 
 PROPERTY = settings(max_examples=200, deadline=None)
@@ -113,6 +120,7 @@ def test_geocode_dateline_never_raises(location, qualifier):
         assert not math.isnan(lat)
 
 
+@pytest.mark.slow
 def test_gazetteer_cache_round_trip_and_a_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
     from pipelines.core import geo
 

@@ -5,8 +5,14 @@ import pickle
 import numpy as np
 import pytest
 
-from pipelines.core.language import (MIN_CONFIDENCE, MIN_LETTERS, SAMPLE_CHARS, detect_language, identifier,
-                                     supported_languages)
+from pipelines.core.language import (
+    MIN_CONFIDENCE,
+    MIN_LETTERS,
+    SAMPLE_CHARS,
+    detect_language,
+    identifier,
+    supported_languages,
+)
 
 ENGLISH = ("The Federal Reserve cut interest rates by half a percentage point on Tuesday in an emergency "
            "move to shield the world's largest economy from the impact of the outbreak.")
@@ -69,6 +75,7 @@ def _same_model(a: tuple, b: tuple) -> bool:
             and a[2:] == b[2:])
 
 
+@pytest.mark.slow
 def test_model_cache_round_trip_and_a_corrupt_foreign_or_unwritable_cache_is_survived(tmp_path, monkeypatch):
     from py3langid.langid import MODEL_DIR, MODEL_FILE
     from py3langid.modelio import load_model

@@ -1,12 +1,19 @@
-import datetime as dt
-import itertools
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from conftest import SEED_DOCUMENT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pipelines.core.near_dedupe import (
-    NearConfig, band_keys, candidate_pairs, leader_clusters, numbers_in, shingle_hashes, similarity, sketch, verify,
+    NearConfig,
+    band_keys,
+    candidate_pairs,
+    leader_clusters,
+    numbers_in,
+    shingle_hashes,
+    similarity,
+    sketch,
+    verify,
 )
 
 CONFIG = NearConfig()

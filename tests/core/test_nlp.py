@@ -1,9 +1,10 @@
 """core.nlp: entities, countries, key phrases, tone and quotes with the real spaCy model."""
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from eval_enrichment import prepare_row, shared_models
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from pipelines.core import nlp
 
 SEED = "seeds/documents/000_fc173cf85abe3055.txt"

@@ -3,9 +3,9 @@
 import random
 
 import pytest
+from eval_enrichment import ROOT, prepare_row, shared_models
 
 from benchmarks.corpus import NewsText
-from eval_enrichment import ROOT, prepare_row, shared_models
 from pipelines.core import keywords, nlp, nlp_models
 
 SEED = "seeds/documents/000_fc173cf85abe3055.txt"

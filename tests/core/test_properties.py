@@ -15,11 +15,11 @@ import datetime as dt
 import json
 import string
 
+from conftest import INGESTED_AT, RUN_ID, raw_article
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import schemas
-from conftest import INGESTED_AT, RUN_ID, raw_article
 from pipelines.core import manifest as m
 from pipelines.core import records as r
 from pipelines.core.enrich import CORE_COLUMNS, FULL_COLUMNS, enrich_core, reading_time_s

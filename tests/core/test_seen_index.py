@@ -2,9 +2,9 @@ import datetime as dt
 import io
 
 import pyarrow.parquet as pq
+from conftest import INGESTED_AT, RUN_ID, SEED_DOCUMENT, raw_article
 
 import schemas
-from conftest import INGESTED_AT, RUN_ID, SEED_DOCUMENT, raw_article
 from pipelines.core.batches import parquet_bytes
 from pipelines.core.near_dedupe import NearConfig
 from pipelines.core.normalize import normalize_article

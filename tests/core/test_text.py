@@ -4,10 +4,18 @@ import re
 import unicodedata
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from pipelines.core.text import (KEPT_FORMAT, content_fingerprint, content_hash, html_to_text, normalize_line,
-                                 normalize_text, word_count)
+from pipelines.core.text import (
+    KEPT_FORMAT,
+    content_fingerprint,
+    content_hash,
+    html_to_text,
+    normalize_line,
+    normalize_text,
+    word_count,
+)
 
 PROPERTY = settings(max_examples=200, deadline=None)
 

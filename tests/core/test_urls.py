@@ -1,7 +1,8 @@
 """core.urls: http(s) checks and canonical URLs."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.core.urls import MAX_URL_LENGTH, canonical_url, is_web_url
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+from conftest import files_under
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("news-ingest")
@@ -26,7 +27,9 @@ def manifest_of(output: Path) -> dict:
 
 
 def rows_of(output: Path, folder: str, columns: str) -> list[tuple]:
-    if not list((output / folder).rglob("*.parquet")) if (output / folder).exists() else True:
+    """``columns`` of every row of a table; a table without files (no folder: nothing of that kind
+    was written) has no rows."""
+    if not files_under(output / folder, "*.parquet"):
         return []
     return duckdb.sql(f"select {columns} from read_parquet('{output}/{folder}/**/*.parquet')").fetchall()
 

@@ -7,9 +7,10 @@ import datetime as dt
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from measure import measure
+
 from pipelines.core import records as r
 from pipelines.core.documents import parse_document
 from pipelines.core.feed_list import FeedSource
@@ -37,6 +38,7 @@ def normalized(data: bytes, source=SOURCE):
 
 # --- huge -------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_feed_with_100000_entries_in_bounded_memory():
     result = measure("many_entries", timeout=300)
     assert (result["status"], result["entries"]) == (STATUS_OK, 100_000)
@@ -71,7 +73,7 @@ def test_deeply_nested_html_does_not_recurse(depth):
     markup = "<div><span>" * depth + "deep" + "</span></div>" * depth
     assert html_to_text(markup) == "deep"
     data = rss(item(extra=f"<description><![CDATA[{'<div>' * 20_000}deep{'</div>' * 20_000}]]></description>")).encode()
-    result, [row] = normalized(data)
+    _result, [row] = normalized(data)
     assert row["body"] == "deep"
 
 

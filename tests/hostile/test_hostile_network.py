@@ -3,13 +3,19 @@ never come from content. Real servers on localhost (tests/live_server.py), the r
 
 from __future__ import annotations
 
+import array
 import datetime as dt
+import fcntl
+import itertools
+import termios
+import threading
 import time
 
 import pytest
-
 from cli_helpers import everything_written, manifest_of, rejects_of, rows_of, run_cli
+from conftest import EVENT_TIMEOUT, wait_until
 from live_server import LiveServer
+
 from pipelines.core import records as r
 from pipelines.core.feed_list import FeedListError, FeedSource, parse_feed_list
 from pipelines.core.feeds import update_feed
@@ -29,13 +35,22 @@ def failure(url: str, policy: FetchPolicy = FAST) -> FetchError:
 
 # --- HTTP faults -------------------------------------------------------------------------------------
 
+def _unacknowledged(handler) -> int:
+    """Bytes the server sent that the client's TCP has not acknowledged yet (Linux SIOCOUTQ)."""
+    pending = array.array("i", [0])
+    fcntl.ioctl(handler.connection.fileno(), termios.TIOCOUTQ, pending)
+    return pending[0]
+
+
 def _reset_mid_body(handler) -> None:
     handler.send_response(200)
     handler.send_header("Content-Length", "100000")
     handler.end_headers()
     handler.wfile.write(FEED[:40])
     handler.wfile.flush()
-    time.sleep(0.1)
+    # the status line, headers and the first bytes have reached the client (a reset would drop
+    # what is still in the server's send queue), then the reset: the client reads them first
+    assert wait_until(lambda: _unacknowledged(handler) == 0, interval=0.001), "the client never received the headers"
     handler.reset()
 
 
@@ -48,13 +63,19 @@ def test_a_reset_in_the_middle_of_the_body_is_a_read_error_not_retried():
 
 
 def test_a_stall_after_the_headers_is_a_timeout():
-    policy = FetchPolicy(read_timeout=0.3, deadline=5, retries=0)
+    policy = FetchPolicy(read_timeout=0.3, deadline=60, retries=0)
+    resume = threading.Event()  # the server stalls until the client has given up
     with LiveServer() as server:
         server.route("/stall", lambda h: (h.send_response(200), h.send_header("Content-Length", "999"),
-                                          h.end_headers(), h.wfile.write(b"<rss>"), h.wfile.flush(), time.sleep(3)))
+                                          h.end_headers(), h.wfile.write(b"<rss>"), h.wfile.flush(),
+                                          resume.wait(EVENT_TIMEOUT)))
         started = time.monotonic()
-        assert failure(server.url("/stall"), policy).reason == r.FEED_TIMEOUT
-        assert time.monotonic() - started < 2
+        try:
+            assert failure(server.url("/stall"), policy).reason == r.FEED_TIMEOUT
+            took = time.monotonic() - started
+        finally:
+            resume.set()
+    assert took < 30, took  # the read timeout (0.3 s) ended it, not the deadline (60 s)
 
 
 def test_a_5xx_storm_is_retried_with_backoff_not_in_a_tight_loop():
@@ -63,7 +84,7 @@ def test_a_5xx_storm_is_retried_with_backoff_not_in_a_tight_loop():
         assert failure(server.url("/storm")).reason == r.FEED_HTTP_ERROR
         hits = server.hits("/storm")
     assert len(hits) == FAST.retries + 1  # bounded
-    gaps = [b.started - a.ended for a, b in zip(hits, hits[1:])]
+    gaps = [b.started - a.ended for a, b in itertools.pairwise(hits)]
     assert all(gap >= 0.15 for gap in gaps), gaps  # backoff_factor 0.2 before every retry
 
 
@@ -103,10 +124,8 @@ def test_a_50_mb_body_is_cut_without_being_read():
     with LiveServer() as server:
         server.route("/huge", endless)
         assert failure(server.url("/huge"), policy).reason == r.FEED_TOO_LARGE
-        deadline = time.monotonic() + 10
-        while not sent and time.monotonic() < deadline:
-            time.sleep(0.05)
-    assert sent and sent[0] < 20 * 1024 * 1024  # the server could not push it all: we stopped reading
+        assert wait_until(lambda: sent), "the server never stopped sending"  # its write failed: we hung up
+    assert sent[0] < 20 * 1024 * 1024  # the server could not push it all: we stopped reading
 
 
 # --- secrets in feed URLs ------------------------------------------------------------------------------
@@ -125,6 +144,7 @@ def test_credentials_are_redacted_in_errors_reports_and_rejects_but_used_to_fetc
     assert "token=REDACTED" in report["feed"] and "id=7" in report["feed"] and "bob:REDACTED@" in reject.source
 
 
+@pytest.mark.slow
 def test_credentials_never_reach_the_logs_the_rejects_or_the_feed_reports(tmp_path):
     with LiveServer() as server:
         server.route("/ok?api_key=k3y-secret", lambda h: h.reply(200, FEED.replace(b"<title>x</title>",
@@ -149,6 +169,7 @@ def test_credentials_never_reach_the_logs_the_rejects_or_the_feed_reports(tmp_pa
 
 # --- nothing let in ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_output_paths_never_come_from_content(tmp_path):
     seeds = tmp_path / "seeds"
     (seeds / "documents").mkdir(parents=True)

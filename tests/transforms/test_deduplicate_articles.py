@@ -3,11 +3,11 @@ import random
 from pathlib import Path
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-import pytest
-
 from conftest import INGESTED_AT, RUN_ID, raw_article
+
 from pipelines.core.normalize import normalize_article
 from pipelines.transforms import DeduplicateArticles
 
@@ -31,7 +31,7 @@ def rows():
     ]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, *(pytest.param(seed, marks=pytest.mark.slow) for seed in (1, 2))])
 def test_clusters_and_kept_article_do_not_depend_on_input_order(seed):
     inputs = rows()
     random.Random(seed).shuffle(inputs)

@@ -1,9 +1,9 @@
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-import pytest
-
 from conftest import INGESTED_AT, RUN_ID, SEED_DOCUMENT, raw_article
+
 from pipelines.core.documents import parse_document
 from pipelines.core.normalize import normalize_article
 from pipelines.transforms import EnrichArticles

@@ -1,10 +1,11 @@
+import datetime as dt
+
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-import datetime as dt
-import pytest
-
 from conftest import INGESTED_AT, RUN_ID, raw_article
+
 from pipelines.transforms import NormalizeArticles
 
 

@@ -1,11 +1,11 @@
 import shutil
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-import pytest
-
 from conftest import SEED_DOCUMENT
+
 from pipelines.transforms import ReadDocuments
 
 

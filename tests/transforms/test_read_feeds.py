@@ -1,14 +1,15 @@
 import datetime as dt
+import itertools
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-import pytest
-from werkzeug import Response
-
 from conftest import SEEDS
 from live_server import LiveServer
+from werkzeug import Response
+
 from pipelines.core.feed_list import FeedSource
 from pipelines.core.feed_state import FeedSchedule, FeedStateStore
 from pipelines.core.fetch import FetchPolicy
@@ -130,7 +131,7 @@ def test_one_host_is_never_fetched_in_parallel(tmp_path):
     for host in ("127.0.0.1", "localhost"):
         mine = sorted((hit for hit in hits if hit.host == host), key=lambda hit: hit.started)
         assert [hit.path for hit in mine] == paths  # one after another, in order of URL
-        for before, after in zip(mine, mine[1:]):
+        for before, after in itertools.pairwise(mine):
             assert after.started - before.ended >= 0.09  # never overlapping, and spaced
 
 

@@ -15,14 +15,13 @@ import pytest
 from apache_beam.io import fileio
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-
 from conftest import INGESTED_AT, RUN_ID, SEED_DOCUMENT, raw_article
+
 from pipelines.core.batches import parquet_bytes
 from pipelines.core.near_dedupe import NearConfig, pack_sketch, sketch
 from pipelines.core.normalize import normalize_article
 from pipelines.core.seen_index import INDEX_DIR, band_shard, cluster_keys, exact_entry_key, index_table
-from pipelines.transforms import DeduplicateArticles
-from pipelines.transforms import seen_index
+from pipelines.transforms import DeduplicateArticles, seen_index
 from pipelines.transforms.seen_index import LookupIndexFn, VerifyEarlierFileFn, open_seen_index
 
 NEAR = NearConfig()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
-
 from conftest import raw_article, suites_with_word_cap
+
 from expectations import SUITES_DIR
 from pipelines.config import RunConfig
 from pipelines.core.near_dedupe import NearConfig
@@ -25,9 +24,7 @@ from pipelines.transforms.stream import TickSource, forget_stop, request_stop, w
 
 STARTED = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
 T0 = 1_800_000_000  # epoch seconds, a multiple of the 10 s window
-WORDS = ("the minister said talks on the climate accord would resume in the spring after delegates from "
-         "forty nations failed to agree on targets for emissions and on funds for poorer countries while "
-         "protesters gathered outside the hall").split()
+WORDS = ["the", "minister", "said", "talks", "on", "the", "climate", "accord", "would", "resume", "in", "the", "spring", "after", "delegates", "from", "forty", "nations", "failed", "to", "agree", "on", "targets", "for", "emissions", "and", "on", "funds", "for", "poorer", "countries", "while", "protesters", "gathered", "outside", "the", "hall"]
 
 
 def body(n: int, salt: str = "") -> str:
@@ -78,6 +75,7 @@ def assert_reconciled(manifest: dict) -> None:
     assert manifest["reconciled"] and manifest["published"]
 
 
+@pytest.mark.slow
 def test_windows_and_dedup_across_windows_with_expiry(tmp_path):
     a = raw_article(url="https://example.com/a", title="Story A", body=body(30))
     b = raw_article(url="https://example.com/b", title="Story B", body=body(30, "x"))
@@ -107,6 +105,7 @@ def test_windows_and_dedup_across_windows_with_expiry(tmp_path):
     assert not list((tmp_path / "_journal").glob("*.json"))
 
 
+@pytest.mark.slow
 def test_near_duplicate_in_a_later_window(tmp_path):
     story = body(60)
     a = raw_article(url="https://example.com/a", title="Story A", body=story)
@@ -119,12 +118,11 @@ def test_near_duplicate_in_a_later_window(tmp_path):
     assert dup["method"] == "near"
 
 
+@pytest.mark.slow
 def test_a_near_copy_of_a_dropped_copy_points_at_the_article_that_was_written(tmp_path):
     """Window 2: X repeats E's link (E written in window 1) with a new text, Y is a near copy of X's
     text only. X is dropped for E; Y must point at E (in articles/), not at X (never written)."""
-    storm = ("a storm crossed the northern coast overnight and cut power to thousands of homes while "
-             "rescue teams searched flooded villages and the weather service warned of more rain "
-             "over the weekend as rivers rose above their banks in three provinces and schools stayed shut").split()
+    storm = ["a", "storm", "crossed", "the", "northern", "coast", "overnight", "and", "cut", "power", "to", "thousands", "of", "homes", "while", "rescue", "teams", "searched", "flooded", "villages", "and", "the", "weather", "service", "warned", "of", "more", "rain", "over", "the", "weekend", "as", "rivers", "rose", "above", "their", "banks", "in", "three", "provinces", "and", "schools", "stayed", "shut"]
     text = " ".join(storm[i % len(storm)] + ("" if i < len(storm) else str(i // len(storm))) for i in range(70))
     e = raw_article(url="https://example.com/e", title="Climate talks", body=body(60),
                     published_at=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc))
@@ -142,6 +140,7 @@ def test_a_near_copy_of_a_dropped_copy_points_at_the_article_that_was_written(tm
     assert {row["canonical_id"] for row in dups.values()} == {written["article_id"]}
 
 
+@pytest.mark.slow
 def test_a_window_failing_validation_is_quarantined_and_the_others_written(tmp_path):
     suites = suites_with_word_cap(tmp_path / "suites", max_words=100)
     output = tmp_path / "out"
@@ -163,27 +162,38 @@ def _collect(element) -> None:
     _FIRED.append(element)
 
 
+_TICK_STOP = "test-tick-stop"
+_EMITTED: list = []
+
+
+def _stop_after_three(tick: float) -> float:
+    """Runs fused with the tick source, as each tick is emitted: the stop request comes with the
+    third tick, whenever that is (however late the runner started), not at a fixed time."""
+    _EMITTED.append(tick)
+    if len(_EMITTED) == 3:
+        request_stop(_TICK_STOP)
+    return tick
+
+
 def test_tick_source_stops_on_request_and_flushes():
     """The tick source ends when its stop event is set: the pipeline finishes with the ticks so far."""
     from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 
-    token = "test-tick-stop"
-    _FIRED.clear()
+    _FIRED.clear(), _EMITTED.clear()
     start = time.time()
-    timer = threading.Timer(2.5, request_stop, args=(token,))
-    timer.start()
     try:
         with beam.Pipeline(runner=FnApiRunner()) as p:
-            (p | TickSource(start, start + 60, 0.5, token)
+            (p | TickSource(start, start + 60, 0.5, _TICK_STOP)
+             | beam.Map(_stop_after_three)
              | beam.WindowInto(beam.window.FixedWindows(1))
              | beam.Map(lambda t: (None, t)) | beam.GroupByKey()
              | beam.Map(_collect))
     finally:
-        timer.cancel()
-        forget_stop(token)
-    assert time.time() - start < 20
+        forget_stop(_TICK_STOP)
+    assert time.time() - start < 50  # ended on the request, not at its stop time (start + 60)
     ticks = sorted(t for _, group in _FIRED for t in group)
-    assert 3 <= len(ticks) <= 8 and ticks[0] == pytest.approx(start)
+    assert ticks == sorted(_EMITTED) and 3 <= len(ticks) <= 4, ticks  # every tick emitted is flushed
+    assert ticks[:3] == pytest.approx([start, start + 0.5, start + 1.0])
 
 
 def test_window_label_is_utc():

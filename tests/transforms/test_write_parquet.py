@@ -2,14 +2,14 @@ import json
 import os
 
 import apache_beam as beam
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from conftest import RUN_ID, article_row
 
 import schemas
-from conftest import RUN_ID, article_row
 from pipelines import journal
 from pipelines.core.batches import make_batches
 from pipelines.transforms import WriteParquetBatches
