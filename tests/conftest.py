@@ -134,3 +134,28 @@ def suites_with_word_cap(folder: Path, max_words: int = 100) -> Path:
                                      "kwargs": {"column": "word_count", "max_value": max_words}})
     (folder / "articles.json").write_text(json.dumps(articles))
     return folder
+
+
+def assert_reconciles(output: Path, manifest: dict) -> None:
+    """The manifest's counts add up, and each table holds as many rows as the manifest says."""
+    import duckdb
+
+    counts = manifest["counts"]
+    assert manifest["reconciled"] is True
+    assert counts["read"] == counts["written"] + counts["duplicates"] + counts["rejected"] + counts["quarantined"]
+    for folder, key in (("articles", "written"), ("duplicates", "duplicates"), ("rejects", "rejected"),
+                        ("quarantine", "quarantined")):
+        found = 0
+        if files_under(output / folder, "*.parquet"):
+            found = duckdb.sql(f"select count(*) from read_parquet('{output}/{folder}/**/*.parquet')").fetchone()[0]
+        assert found == counts[key], folder
+
+
+@pytest.fixture(scope="module")
+def stoppable_corpus(tmp_path_factory) -> Path:
+    """150 generated records in feeds of 40 entries: a run long enough to be stopped midway."""
+    from benchmarks.corpus import CorpusSpec, write_corpus
+
+    root = tmp_path_factory.mktemp("corpus")
+    write_corpus(CorpusSpec(records=150, entries_per_feed=40, seed=11), root)
+    return root

@@ -20,6 +20,7 @@ COMMIT_POINTS = ("journal-after-write", "journal-mid-rename", "journal-before-de
 STOP_WITHIN_S = 10.0  # what the issue asks of an interrupted run (the run's own watchdog says 8)
 
 
+
 def command(seeds: Path, output: Path, run_id: str, *extra: str) -> list[str]:
     return [str(CLI), "run", "-q", "--seeds", str(seeds), "--output", str(output), "--run-id", run_id,
             "--enrich", "core", "--batch-size", "15", "--no-feed-state", *extra]

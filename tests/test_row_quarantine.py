@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.dataset as ds
 import pytest
-from conftest import FIXTURES, ROOT, SEEDS, files_under
+from conftest import FIXTURES, ROOT, SEEDS, assert_reconciles, files_under
 
 from expectations import SUITES_DIR
 
@@ -43,13 +43,9 @@ def rows(output: Path, folder: str, columns: str = "*") -> list[dict]:
     return [dict(zip(relation.columns, values)) for values in relation.fetchall()]
 
 
-def assert_reconciles(output: Path, manifest: dict) -> None:
+def assert_quarantine_reconciles(output: Path, manifest: dict) -> None:
+    assert_reconciles(output, manifest)
     counts = manifest["counts"]
-    assert manifest["reconciled"] is True
-    assert counts["read"] == counts["written"] + counts["duplicates"] + counts["rejected"] + counts["quarantined"]
-    for folder, key in (("articles", "written"), ("duplicates", "duplicates"), ("rejects", "rejected"),
-                        ("quarantine", "quarantined")):
-        assert len(rows(output, folder, "1")) == counts[key], folder
     assert sum(manifest["quarantined_by"].values()) >= counts["quarantined"]
     assert bool(manifest["quarantined_by"]) == bool(counts["quarantined"])
 
@@ -79,7 +75,7 @@ def test_identical_broken_entries_are_two_rejects_with_two_ids(tmp_path):
     manifest = manifest_of(output)
     assert manifest["status"] == "ok"
     assert manifest["counts"] == {"read": 3, "written": 1, "duplicates": 0, "rejected": 2, "quarantined": 0}
-    assert_reconciles(output, manifest)
+    assert_quarantine_reconciles(output, manifest)
     rejects = rows(output, "rejects", "reject_id, reason, position, payload")
     assert sorted((r["reason"], r["position"]) for r in rejects) == [("MISSING_TITLE", 0), ("MISSING_TITLE", 2)]
     assert len({r["reject_id"] for r in rejects}) == 2
@@ -104,7 +100,7 @@ def test_only_the_row_breaking_a_value_set_is_quarantined(tmp_path):
     assert manifest["status"] == "quarantined"
     assert manifest["counts"] == {"read": 18, "written": 9, "duplicates": 8, "rejected": 0, "quarantined": 1}
     assert manifest["quarantined_by"] == {FRENCH_ONLY_SET: 1}
-    assert_reconciles(output, manifest)
+    assert_quarantine_reconciles(output, manifest)
     [row] = rows(output, "quarantine/articles", "language, failed_expectations, title")
     assert row["language"] == "fr" and row["failed_expectations"] == [FRENCH_ONLY_SET]
     assert all(r["language"] != "fr" and r["failed_expectations"] is None
@@ -137,7 +133,7 @@ def test_a_failed_aggregate_expectation_quarantines_the_whole_batch(tmp_path):
     manifest = manifest_of(output)
     assert manifest["counts"] == {"read": 18, "written": 0, "duplicates": 8, "rejected": 0, "quarantined": 10}
     assert manifest["quarantined_by"] == {ROW_COUNT: 10}
-    assert_reconciles(output, manifest)
+    assert_quarantine_reconciles(output, manifest)
     assert not (output / "articles").exists()
     quarantined = rows(output, "quarantine/articles", "failed_expectations")
     assert [r["failed_expectations"] for r in quarantined] == [[ROW_COUNT]] * 10
@@ -156,7 +152,7 @@ def test_feedparser_corpus_puts_at_most_one_percent_in_quarantine(tmp_path):
     assert result.returncode in (0, 3), result.stderr
     manifest = manifest_of(output)
     counts = manifest["counts"]
-    assert_reconciles(output, manifest)
+    assert_quarantine_reconciles(output, manifest)
     assert counts["read"] >= 150 and counts["rejected"] >= 50  # the corpus is odd: many records refused
     assert counts["quarantined"] <= counts["read"] // 100, manifest["quarantined_by"]
     assert result.returncode == (3 if counts["quarantined"] else 0)

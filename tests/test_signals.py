@@ -12,7 +12,6 @@ import random
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -32,30 +31,22 @@ from signal_helpers import (
     stop,
 )
 
-from benchmarks.corpus import CorpusSpec, write_corpus
 from pipelines.lock import OutputLock
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    write_corpus(CorpusSpec(records=150, entries_per_feed=40, seed=11), root)
-    return root
-
-
 @pytest.mark.slow
-def test_runs_stopped_at_random_points_stop_cleanly_and_the_next_run_recovers(corpus, tmp_path, random_seed):
+def test_runs_stopped_at_random_points_stop_cleanly_and_the_next_run_recovers(stoppable_corpus, tmp_path, random_seed):
     rng = random.Random(random_seed)
     output = tmp_path / "out"
 
     # A run dies inside its commit (SIGKILL-like fault point): the journal is pending. The next run
     # is stopped inside that recovery: the recovery completes, then the run stops before its own
     # pipeline, with a manifest that says so.
-    crashed = subprocess.run(command(corpus, output, "crashed"), cwd=ROOT, capture_output=True, text=True,
+    crashed = subprocess.run(command(stoppable_corpus, output, "crashed"), cwd=ROOT, capture_output=True, text=True,
                              timeout=600, env={**os.environ, "NEWS_INGEST_FAULT": "journal-mid-rename"})
     assert crashed.returncode == 137, crashed.stderr
     assert files_under(output / "_journal", "*.json")
-    process = start(command(corpus, output, "stopped-in-recovery"), fault="journal-mid-rename:SIGTERM")
+    process = start(command(stoppable_corpus, output, "stopped-in-recovery"), fault="journal-mid-rename:SIGTERM")
     process.wait(timeout=600)
     lines = assert_stopped_cleanly(process, signal.SIGTERM, "stopped-in-recovery", "stopped in recovery")
     assert len(lines) == 2 and lines[0].startswith("news-ingest: recovered commit crashed of an interrupted run ("), \
@@ -80,11 +71,11 @@ def test_runs_stopped_at_random_points_stop_cleanly_and_the_next_run_recovers(co
                 f"{'group' if group else 'process'}, " + (f"at {point}" if moment == "commit" else f"{jitter:.2f} s "
                                                           f"after the event"))
         if moment == "commit":  # the run signals itself inside its commit
-            process = start(command(corpus, output, run_id),
+            process = start(command(stoppable_corpus, output, run_id),
                             fault=f"{point}:{signal.Signals(signum).name}")
             process.wait(timeout=600)
         else:
-            process = start(command(corpus, output, run_id))
+            process = start(command(stoppable_corpus, output, run_id))
             staging = output / "_staging" / run_id
 
             def event(run_id=run_id, staging=staging, moment=moment):
@@ -114,7 +105,7 @@ def test_runs_stopped_at_random_points_stop_cleanly_and_the_next_run_recovers(co
         assert files_under(output / "_staging" / run_id) == [], f"{note}: staged files left"
         assert files_under(output / "_journal", "*.json") == [], f"{note}: a journal left"
 
-    final = subprocess.run(command(corpus, output, "final"), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    final = subprocess.run(command(stoppable_corpus, output, "final"), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr
     runs = manifests(output)
     assert runs["final"]["counts"]["read"] == 150

@@ -7,7 +7,6 @@ first with a traceback), and a commit under way in a worker completes first."""
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 
 import pytest
 from conftest import files_under, wait_until
@@ -23,24 +22,16 @@ from signal_helpers import (
     stop,
 )
 
-from benchmarks.corpus import CorpusSpec, write_corpus
-
 TWO_WORKERS = ("--direct_num_workers", "2", "--direct_running_mode", "multi_processing")
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    write_corpus(CorpusSpec(records=150, entries_per_feed=40, seed=11), root)
-    return root
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, group", [(signal.SIGTERM, True), (signal.SIGINT, False)],
                          ids=["sigterm-to-the-group", "sigint-to-the-run"])
-def test_a_multi_process_run_stopped_while_staging_ends_its_workers_with_it(corpus, tmp_path, signum, group):
+def test_a_multi_process_run_stopped_while_staging_ends_its_workers_with_it(stoppable_corpus, tmp_path, signum, group):
     output = tmp_path / "out"
-    process = start(command(corpus, output, "workers", *TWO_WORKERS))
+    process = start(command(stoppable_corpus, output, "workers", *TWO_WORKERS))
     staging = output / "_staging" / "workers"
     assert wait_until(lambda: files_under(staging, "*.parquet"), process=process), f"nothing staged ({process.poll()})"
     assert len(process_group(process.pid)) >= 3, "the two worker processes were not running"
@@ -57,11 +48,11 @@ def test_a_multi_process_run_stopped_while_staging_ends_its_workers_with_it(corp
 
 
 @pytest.mark.slow
-def test_a_stop_inside_a_workers_commit_lets_the_commit_complete(corpus, tmp_path):
+def test_a_stop_inside_a_workers_commit_lets_the_commit_complete(stoppable_corpus, tmp_path):
     """SIGTERM to the whole group while a worker is halfway through its commit's renames: the worker
     finishes the commit before it ends, the run reports it committed and exits 143."""
     output = tmp_path / "out"
-    process = start(command(corpus, output, "workers", *TWO_WORKERS), fault="journal-mid-rename:SIGTERM:group")
+    process = start(command(stoppable_corpus, output, "workers", *TWO_WORKERS), fault="journal-mid-rename:SIGTERM:group")
     process.wait(timeout=600)
     [line] = assert_stopped_cleanly(process, signal.SIGTERM, "workers", "stopped inside a worker's commit")
     assert "after its commit: its files are published" in line

@@ -52,10 +52,3 @@ def everything_written(output: Path) -> str:
     return "\n".join(parts)
 
 
-def assert_reconciles(output: Path, manifest: dict) -> None:
-    counts = manifest["counts"]
-    assert manifest["reconciled"] is True
-    assert counts["read"] == counts["written"] + counts["duplicates"] + counts["rejected"] + counts["quarantined"]
-    for folder, key in (("articles", "written"), ("duplicates", "duplicates"), ("rejects", "rejected"),
-                        ("quarantine", "quarantined")):
-        assert len(rows_of(output, folder, "1")) == counts[key], folder

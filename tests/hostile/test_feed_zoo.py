@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_reconciles, manifest_of, rejects_of, rows_of, run_cli
+from cli_helpers import manifest_of, rejects_of, rows_of, run_cli
+from conftest import assert_reconciles
 
 pytestmark = pytest.mark.slow  # a real CLI run over the feed zoo
 
