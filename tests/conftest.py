@@ -147,7 +147,7 @@ def assert_reconciles(output: Path, manifest: dict) -> None:
                         ("quarantine", "quarantined")):
         found = 0
         if files_under(output / folder, "*.parquet"):
-            found = duckdb.sql(f"select count(*) from read_parquet('{output}/{folder}/**/*.parquet')").fetchone()[0]
+            [(found,)] = duckdb.sql(f"select count(*) from read_parquet('{output}/{folder}/**/*.parquet')").fetchall()
         assert found == counts[key], folder
 
 
