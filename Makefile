@@ -15,7 +15,7 @@ $(BIN)/python:
 
 # Everything (runtime, test, lint, bench) from the lock, then the project itself without resolving again.
 $(VENV)/.installed: $(LOCK) pyproject.toml setup.py | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check
 	touch $@
