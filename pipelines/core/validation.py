@@ -113,7 +113,7 @@ def validate_batch(validator: Validator, batch: RowBatch,
         return [(True, batch, outcome.result)]
     by_row, whole = row_failures(outcome.result)
     if whole or len(by_row) == len(batch.rows):
-        return [(False, _quarantined_whole(batch, outcome), outcome.result)]
+        return [(False, _quarantined_whole(batch, outcome, by_row, whole), outcome.result)]
     outcome.result["summary"]["quarantined_rows"] = len(by_row)
     quarantined = take_rows(batch, sorted(by_row), "quarantined", by_row)
     rest = take_rows(batch, [i for i in range(len(batch.rows)) if i not in by_row], "rest")
@@ -121,12 +121,14 @@ def validate_batch(validator: Validator, batch: RowBatch,
     second.result["summary"].update(batch_id=rest.batch_id, split_from=batch.batch_id)
     if second.success:
         return [(False, quarantined, outcome.result), (True, rest, second.result)]
-    return [(False, quarantined, outcome.result), (False, _quarantined_whole(rest, second), second.result)]
+    rest_quarantined = _quarantined_whole(rest, second, *row_failures(second.result))
+    return [(False, quarantined, outcome.result), (False, rest_quarantined, second.result)]
 
 
-def _quarantined_whole(batch: RowBatch, outcome: Outcome) -> RowBatch:
-    """``batch`` with every row tagged: the expectations that named it, and those that name no row."""
-    by_row, whole = row_failures(outcome.result)
+def _quarantined_whole(batch: RowBatch, outcome: Outcome, by_row: dict[int, list[str]],
+                       whole: list[str]) -> RowBatch:
+    """``batch`` with every row tagged: the expectations that named it (``by_row``, from
+    :func:`row_failures` of ``outcome``), and those that name no row (``whole``)."""
     names = [by_row.get(index, []) + whole or list(outcome.failed_expectations)
              for index in range(len(batch.rows))]
     return tag_rows(batch, names)
